@@ -1,0 +1,84 @@
+"""A chat server: the classic first program for hubbub.
+
+Run it with ``hubbub run examples/chat.py`` (or ``python examples/chat.py``)
+and connect with ``telnet 127.0.0.1 9000``.
+
+Commands: ``/me ACTION``, ``/who``, ``/quit``. Anything else is said to
+everyone. Only people who have given a name see the chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import hubbub
+from hubbub import events
+
+service = hubbub.Service()
+
+MAX_NAME = 24
+
+
+def named(client: hubbub.Client) -> bool:
+    return getattr(client, "username", None) is not None
+
+
+def name_problem(name: str) -> str | None:
+    if not name:
+        return "A name needs at least one character."
+    if len(name) > MAX_NAME or not name.isprintable() or name.startswith("/"):
+        return f"Names are up to {MAX_NAME} printable characters and don't start with /."
+    if any(c.username.lower() == name.lower() for c in service.clients if named(c)):
+        return f"{name} is already here."
+    return None
+
+
+@service.listen(events.Connect)
+def connect(event: events.Connect) -> Generator[None, Any, None]:
+    client = event.client
+    client.write("Welcome. Please enter your name: ", newline=False)
+    while True:
+        username = (yield).strip()
+        problem = name_problem(username)
+        if problem is None:
+            break
+        client.write(problem, "Please enter your name: ", newline=False)
+    client.username = username
+    client.write(f"Welcome, {username}")
+    service.write_all(f"{username} has connected", exclude=client, filter=named)
+
+
+@service.listen(events.Receive)
+def receive(event: events.Receive) -> None:
+    client = event.client
+    if not named(client):
+        return
+    text = event.data.strip()
+    if not text:
+        return
+    if text.startswith("/"):
+        command, _, rest = text.partition(" ")
+        command = command.lower()
+        if command == "/me" and rest.strip():
+            service.write_all(f"{client.username} {rest.strip()}", filter=named)
+        elif command == "/who":
+            names = sorted(c.username for c in service.clients if named(c))
+            client.write(f"Here now ({len(names)}): {', '.join(names)}")
+        elif command == "/quit":
+            client.write("Goodbye!")
+            client.close()
+        else:
+            client.write(f"Unknown command {command}. Try /me ACTION, /who or /quit.")
+        return
+    service.write_all(f"{client.username}> {text}", filter=named)
+
+
+@service.listen(events.Disconnect)
+def disconnect(event: events.Disconnect) -> None:
+    if named(event.client):
+        service.write_all(f"{event.client.username} has disconnected", filter=named)
+
+
+if __name__ == "__main__":
+    service.run()

@@ -1,0 +1,34 @@
+"""hubbub: an event-driven framework for services that hold long-lived text connections.
+
+The public face is small: a :class:`Service` that listens, the :mod:`events`
+it raises, the :class:`Client` objects it hands to handlers, and the
+:class:`Handler` base class for compound handlers.
+"""
+
+from __future__ import annotations
+
+from . import events
+from .client import Client
+from .errors import Disconnected, HubbubError, ListenError, SettingsError
+from .events import Event
+from .handler import Handler
+from .server import Server
+from .service import Service
+from .settings import Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "Disconnected",
+    "Event",
+    "Handler",
+    "HubbubError",
+    "ListenError",
+    "Server",
+    "Service",
+    "Settings",
+    "SettingsError",
+    "__version__",
+    "events",
+]

@@ -1,0 +1,164 @@
+"""The client: one remote party, as plain data plus a handle on its connection.
+
+A :class:`Client` holds what a game or chat server keeps about a connection
+(id, address, encoding, any attributes the application sets) apart from the
+transport carrying it. Transports implement the small :class:`Connection`
+interface, which is all a client needs to write, close or change mode; that
+split is what lets WebSocket, TLS or a hot restart carry the same client.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .dispatch import Inbox, Input
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["Client", "Connection"]
+
+
+class Connection(Protocol):
+    """What a transport offers a client."""
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes for the peer; never blocks."""
+
+    def close(self) -> None:
+        """Flush what is queued, then close."""
+
+    def abort(self) -> None:
+        """Close at once, dropping queued output."""
+
+    async def flush(self) -> None:
+        """Wait until queued output has been handed to the OS."""
+
+    def set_echo(self, enabled: bool) -> None:
+        """Ask the peer to echo typed input locally (False hides it)."""
+
+    def set_raw(self, raw: bool) -> None:
+        """Switch between line framing and raw chunks."""
+
+
+def _normalise_newlines(text: str, newline: str) -> str:
+    return text.replace("\r\n", "\n").replace("\n", newline)
+
+
+class Client:
+    """A connected party. Set any attribute you like on it (``client.username``)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        server: Server,
+        address: tuple[Any, ...],
+        *,
+        encoding: str = "utf-8",
+        newline: str = "\r\n",
+        client_id: str | None = None,
+    ) -> None:
+        self.id: str = client_id or secrets.token_hex(8)
+        self.address = address
+        self.server = server
+        self.encoding = encoding
+        self.connected = True
+        self.terminal: str | None = None
+        self.width: int | None = None
+        self.height: int | None = None
+        self._conn = connection
+        self._newline = newline
+        self._echo = True
+        self._raw = False
+        self._inbox = Inbox(self)
+
+    # --- output -------------------------------------------------------------
+
+    def write(self, *lines: str, newline: bool = True) -> None:
+        """Send lines, each followed by the connection's newline.
+
+        With ``newline=False`` the last line is left open (for prompts). A
+        ``\\n`` inside a line is sent as the connection's newline too.
+        Writes to a disconnected client are dropped.
+        """
+        if not self.connected:
+            return
+        nl = self._newline
+        try:
+            if len(lines) == 1:
+                text = lines[0]
+                if "\n" in text:
+                    text = _normalise_newlines(text, nl)
+                if newline:
+                    text += nl
+            else:
+                text = nl.join(
+                    _normalise_newlines(line, nl) if "\n" in line else line for line in lines
+                )
+                if newline and lines:
+                    text += nl
+            data = text.encode(self.encoding, "replace")
+        except TypeError:
+            bad = next((line for line in lines if not isinstance(line, str)), None)
+            raise TypeError(
+                f"Client.write() takes str lines, not {type(bad).__name__}; "
+                "use write_raw() for bytes"
+            ) from None
+        self._conn.send(data)
+
+    def write_raw(self, data: bytes) -> None:
+        """Send bytes as they are (telnet still escapes 0xFF)."""
+        if self.connected:
+            self._conn.send(bytes(data))
+
+    async def flush(self) -> None:
+        """Wait until everything written so far has left the process."""
+        if self.connected:
+            await self._conn.flush()
+
+    def close(self) -> None:
+        """Flush pending output, then disconnect (``Disconnect`` follows)."""
+        if self.connected:
+            self._conn.close()
+
+    # --- input --------------------------------------------------------------
+
+    async def read(self) -> Input:
+        """The next line (a bytes chunk in raw mode) from this client.
+
+        While a handler reads, that input raises no ``Receive``. Raises
+        :class:`hubbub.Disconnected` if the client goes away first.
+        """
+        return await self._inbox.read()
+
+    @property
+    def raw(self) -> bool:
+        """True: input arrives as bytes chunks as received, with no line framing."""
+        return self._raw
+
+    @raw.setter
+    def raw(self, value: bool) -> None:
+        value = bool(value)
+        if value != self._raw:
+            self._raw = value
+            if self.connected:
+                self._conn.set_raw(value)
+
+    @property
+    def echo(self) -> bool:
+        """False hides what the user types (telnet), e.g. for a password prompt."""
+        return self._echo
+
+    @echo.setter
+    def echo(self, value: bool) -> None:
+        value = bool(value)
+        if value != self._echo:
+            self._echo = value
+            if self.connected:
+                self._conn.set_echo(value)
+
+    def __repr__(self) -> str:
+        host = self.address[0] if self.address else "?"
+        port = self.address[1] if len(self.address) > 1 else "?"
+        return f"<Client {self.id} {host}:{port}>"

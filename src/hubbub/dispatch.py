@@ -1,0 +1,436 @@
+"""Event dispatch: binding handlers, running chains, and per-client ordering.
+
+The fast path is deliberately plain: ``trigger`` looks up a precomputed tuple
+of handlers for the event's class and calls each in turn. Nothing is
+allocated for a chain of plain functions. Only when a handler suspends (a
+generator waiting for input, or a coroutine) does a :class:`Suspension`
+record come into being, and only a coroutine gets an asyncio task.
+
+Per-client ordering lives in :class:`Inbox`: while any chain for a client is
+suspended, that client's later lines and events queue behind it, and a
+handler waiting for input takes the next line before it can become a
+``Receive``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from types import CoroutineType, GeneratorType
+from typing import Any, TypeVar
+
+from .errors import Disconnected
+from .events import Event, Receive
+from .handler import Handler
+
+__all__ = ["Dispatcher", "Inbox", "Suspension"]
+
+log = logging.getLogger("hubbub.dispatch")
+
+E = TypeVar("E", bound=Event)
+HandlerT = TypeVar("HandlerT")
+# What a chain entry holds: the callable to run, its filters, what was bound.
+Binding = tuple[Callable[[Any], Any], tuple[tuple[str, Any], ...] | None, Any]
+Input = str | bytes
+_MISSING = object()
+
+
+class Suspension:
+    """A handler chain paused part-way, waiting for input or a coroutine."""
+
+    __slots__ = ("abandoned", "chain", "event", "gen", "inbox", "index", "task")
+
+    def __init__(self, event: Event, chain: tuple[Binding, ...], inbox: Inbox | None) -> None:
+        self.event = event
+        self.chain = chain
+        self.inbox = inbox
+        self.index = 0
+        self.gen: Generator[Any, Any, Any] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.abandoned = False
+
+
+class Inbox:
+    """One client's queue of pending input and events, and who waits on it.
+
+    ``flow`` is called with False when the queue is full (the transport stops
+    reading, so a flooding client is held back by TCP instead of memory) and
+    with True when it has drained again.
+    """
+
+    __slots__ = ("closed", "flow", "items", "owner", "paused", "pumping", "readers", "suspended")
+
+    high_water = 64
+
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner
+        self.items: deque[Input | Event] = deque()
+        self.readers: deque[Suspension | asyncio.Future[Input]] = deque()
+        self.suspended: list[Suspension] = []
+        self.flow: Callable[[bool], None] | None = None
+        self.paused = False
+        self.pumping = False
+        self.closed = False
+
+    def push(self, item: Input | Event) -> None:
+        self.items.append(item)
+        if not self.paused and len(self.items) > self.high_water and self.flow is not None:
+            self.paused = True
+            self.flow(False)
+
+    def pop(self) -> Input | Event:
+        item = self.items.popleft()
+        self._maybe_resume()
+        return item
+
+    def take_line(self) -> Input | None:
+        """Remove and return the first queued line, skipping queued events."""
+        items = self.items
+        for i, item in enumerate(items):
+            if not isinstance(item, Event):
+                del items[i]
+                self._maybe_resume()
+                return item
+        return None
+
+    def _maybe_resume(self) -> None:
+        if self.paused and len(self.items) <= self.high_water // 2 and self.flow is not None:
+            self.paused = False
+            self.flow(True)
+
+    def read(self) -> asyncio.Future[Input]:
+        """A future for the next line: queued input first, else the next to arrive."""
+        fut: asyncio.Future[Input] = asyncio.get_running_loop().create_future()
+        if self.closed:
+            fut.set_exception(Disconnected())
+            return fut
+        line = self.take_line()
+        if line is not None:
+            fut.set_result(line)
+        else:
+            self.readers.append(fut)
+        return fut
+
+
+def _describe(handler: Any) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+class Dispatcher:
+    """Handler registry and chain runner for one service."""
+
+    def __init__(self) -> None:
+        self._bound: dict[type[Event], list[tuple[int, Binding]]] = {}
+        self._chains: dict[type[Event], tuple[Binding, ...]] = {}
+        self._seq = 0
+        self._live: set[Suspension] = set()
+
+    # --- binding --------------------------------------------------------------
+
+    def listen(
+        self, event_class: type[Event], handler: HandlerT, filters: dict[str, Any]
+    ) -> HandlerT:
+        if not (isinstance(event_class, type) and issubclass(event_class, Event)):
+            raise TypeError(f"listen() needs an Event subclass, not {event_class!r}")
+        call: Callable[[Any], Any]
+        if isinstance(handler, type):
+            if not issubclass(handler, Handler):
+                raise TypeError(f"{_describe(handler)} is a class but not a hubbub.Handler")
+            call = handler.run
+        elif callable(handler):
+            if inspect.isasyncgenfunction(handler):
+                raise TypeError(
+                    f"{_describe(handler)} is an async generator; use a generator "
+                    "(data = yield) or async def with await client.read()"
+                )
+            call = handler
+        else:
+            raise TypeError(f"handler must be callable, not {handler!r}")
+        self._seq += 1
+        binding: Binding = (call, tuple(filters.items()) or None, handler)
+        self._bound.setdefault(event_class, []).append((self._seq, binding))
+        self._chains.clear()
+        return handler
+
+    def unlisten(self, event_class: type[Event], handler: Any) -> None:
+        bound = self._bound.get(event_class, [])
+        kept = [entry for entry in bound if entry[1][2] is not handler]
+        if len(kept) == len(bound):
+            raise ValueError(f"{_describe(handler)} is not bound to {event_class.__name__}")
+        self._bound[event_class] = kept
+        self._chains.clear()
+
+    def chain_for(self, event_class: type[Event]) -> tuple[Binding, ...]:
+        """The handlers for a class: its own and its first bases', in binding order."""
+        try:
+            return self._chains[event_class]
+        except KeyError:
+            pass
+        entries: list[tuple[int, Binding]] = []
+        cls: type = event_class
+        while cls is not object:
+            entries.extend(self._bound.get(cls, ()))
+            # First base that is an event; a non-event mixin never hides the tree.
+            cls = next((b for b in cls.__bases__ if issubclass(b, Event)), object)
+        entries.sort(key=lambda entry: entry[0])
+        chain = self._chains[event_class] = tuple(binding for _, binding in entries)
+        return chain
+
+    # --- running ----------------------------------------------------------------
+
+    def trigger(self, event: E) -> E:
+        client = event.__dict__.get("client")
+        inbox: Inbox | None
+        try:
+            inbox = client._inbox  # type: ignore[union-attr]
+        except AttributeError:
+            inbox = None
+        if inbox is not None and (inbox.suspended or inbox.items):
+            event._pending = True
+            inbox.push(event)
+            return event
+        try:
+            chain = self._chains[event.__class__]
+        except KeyError:
+            chain = self.chain_for(event.__class__)
+        self._run(event, chain, 0, inbox, None)
+        return event
+
+    def feed(self, client: Any, data: Input) -> None:
+        """Route one line (or raw chunk) from ``client``: a waiting reader, or ``Receive``."""
+        inbox: Inbox = client._inbox
+        if inbox.readers or inbox.suspended or inbox.items:
+            inbox.push(data)
+            self._pump(inbox)
+            return
+        event = Receive(client=client, server=client.server, data=data)
+        try:
+            chain = self._chains[Receive]
+        except KeyError:
+            chain = self.chain_for(Receive)
+        self._run(event, chain, 0, inbox, None)
+
+    def _run(
+        self,
+        event: Event,
+        chain: tuple[Binding, ...],
+        i: int,
+        inbox: Inbox | None,
+        susp: Suspension | None,
+    ) -> None:
+        """Run ``chain[i:]`` for ``event`` until it ends or a handler suspends."""
+        n = len(chain)
+        while i < n and not event.stopped:
+            call, filters, handler = chain[i]
+            i += 1
+            if filters is not None:
+                for key, value in filters:
+                    if getattr(event, key, _MISSING) != value:
+                        break
+                else:
+                    filters = None
+                if filters is not None:
+                    continue
+            try:
+                result = call(event)
+            except Exception:
+                self._failed(handler, event)
+                continue
+            if result is None:
+                continue
+            if type(result) is GeneratorType:
+                if self._start_generator(result, handler, event, inbox):
+                    susp = self._suspend(susp, event, chain, i, inbox)
+                    susp.gen = result
+                    assert inbox is not None
+                    inbox.readers.append(susp)
+                    self._pump(inbox)
+                    return
+            elif type(result) is CoroutineType or asyncio.iscoroutine(result):
+                susp = self._suspend(susp, event, chain, i, inbox)
+                susp.task = asyncio.get_running_loop().create_task(
+                    self._drive(susp, result, handler)
+                )
+                return
+        if susp is not None:
+            self._release(susp)
+        elif event._pending:
+            event._finish()
+
+    def _start_generator(
+        self, gen: Generator[Any, Any, Any], handler: Any, event: Event, inbox: Inbox | None
+    ) -> bool:
+        """Run a generator to its first ``yield``; True if it now waits for input."""
+        try:
+            next(gen)
+        except StopIteration:
+            return False
+        except Exception:
+            self._failed(handler, event)
+            return False
+        if inbox is None:
+            log.error(
+                "handler %s yielded for input, but %s has no client to read from; "
+                "the handler was closed",
+                _describe(handler),
+                event,
+            )
+            gen.close()
+            return False
+        if inbox.closed:
+            gen.close()
+            return False
+        return True
+
+    def _suspend(
+        self,
+        susp: Suspension | None,
+        event: Event,
+        chain: tuple[Binding, ...],
+        i: int,
+        inbox: Inbox | None,
+    ) -> Suspension:
+        if susp is None:
+            susp = Suspension(event, chain, inbox)
+            event._pending = True
+            self._live.add(susp)
+            if inbox is not None:
+                inbox.suspended.append(susp)
+        susp.index = i
+        susp.gen = None
+        susp.task = None
+        return susp
+
+    def _release(self, susp: Suspension) -> None:
+        """A suspended chain has ended: free its client for the next item."""
+        self._live.discard(susp)
+        inbox = susp.inbox
+        susp.event._finish()
+        if inbox is not None:
+            if susp in inbox.suspended:
+                inbox.suspended.remove(susp)
+            self._pump(inbox)
+
+    def _resume(self, susp: Suspension) -> None:
+        if not susp.abandoned:
+            self._run(susp.event, susp.chain, susp.index, susp.inbox, susp)
+
+    async def _drive(self, susp: Suspension, coro: Coroutine[Any, Any, Any], handler: Any) -> None:
+        try:
+            await coro
+        except Disconnected:
+            log.debug("handler %s ended: its client disconnected", _describe(handler))
+        except asyncio.CancelledError:
+            self._abandon(susp)
+            raise
+        except Exception:
+            self._failed(handler, susp.event)
+        self._resume(susp)
+
+    def _pump(self, inbox: Inbox) -> None:
+        """Hand queued input to readers, then run queued items while the client is free."""
+        if inbox.pumping:
+            return
+        inbox.pumping = True
+        try:
+            while inbox.items:
+                if inbox.readers:
+                    reader = inbox.readers[0]
+                    if isinstance(reader, asyncio.Future) and reader.done():
+                        inbox.readers.popleft()  # cancelled read(): forget it
+                        continue
+                    line = inbox.take_line()
+                    if line is None:
+                        break
+                    inbox.readers.popleft()
+                    self._deliver(reader, line)
+                elif inbox.suspended:
+                    break
+                else:
+                    item = inbox.pop()
+                    if isinstance(item, Event):
+                        self._run(item, self.chain_for(type(item)), 0, inbox, None)
+                    else:
+                        self._run_receive(inbox, item)
+        finally:
+            inbox.pumping = False
+
+    def _run_receive(self, inbox: Inbox, data: Input) -> None:
+        # Receive events for queued input are made when their turn comes.
+        client = inbox.owner
+        event = Receive(client=client, server=client.server, data=data)
+        self._run(event, self.chain_for(Receive), 0, inbox, None)
+
+    def _deliver(self, reader: Suspension | asyncio.Future[Input], line: Input) -> None:
+        if isinstance(reader, asyncio.Future):
+            reader.set_result(line)
+            return
+        gen = reader.gen
+        assert gen is not None
+        try:
+            gen.send(line)
+        except StopIteration:
+            pass
+        except Exception:
+            self._failed(reader.chain[reader.index - 1][2], reader.event)
+        else:
+            assert reader.inbox is not None
+            reader.inbox.readers.append(reader)
+            return
+        reader.gen = None
+        self._resume(reader)
+
+    # --- endings --------------------------------------------------------------
+
+    def _abandon(self, susp: Suspension) -> None:
+        """End a suspended chain early: its remaining handlers are skipped."""
+        if susp.abandoned:
+            return
+        susp.abandoned = True
+        self._live.discard(susp)
+        if susp.gen is not None:
+            gen, susp.gen = susp.gen, None
+            try:
+                gen.close()
+            except Exception:
+                log.exception("handler for %s failed while being closed", susp.event)
+        inbox = susp.inbox
+        if inbox is not None:
+            if susp in inbox.suspended:
+                inbox.suspended.remove(susp)
+            if susp in inbox.readers:
+                inbox.readers.remove(susp)
+        susp.event._finish()
+
+    def close_inbox(self, inbox: Inbox) -> None:
+        """The client is gone: end what waits on it and drop what queued for it."""
+        inbox.closed = True
+        for reader in list(inbox.readers):
+            if isinstance(reader, asyncio.Future) and not reader.done():
+                reader.set_exception(Disconnected())
+                # Nobody may await it (a cancelled reader); keep asyncio quiet.
+                reader.exception()
+        inbox.readers.clear()
+        for susp in list(inbox.suspended):
+            self._abandon(susp)
+        if inbox.items:
+            log.debug("dropping %d queued item(s) for a disconnected client", len(inbox.items))
+            for item in inbox.items:
+                if isinstance(item, Event):
+                    item._finish()
+            inbox.items.clear()
+
+    def cancel_all(self) -> None:
+        """Stop every suspended chain (service shutdown)."""
+        for susp in list(self._live):
+            task = susp.task
+            self._abandon(susp)
+            if task is not None and not task.done():
+                task.cancel()
+
+    def _failed(self, handler: Any, event: Event) -> None:
+        log.exception("handler %s failed on %s", _describe(handler), event)
+

@@ -1,0 +1,24 @@
+"""Exceptions that hubbub raises for its users to catch."""
+
+from __future__ import annotations
+
+__all__ = ["Disconnected", "HubbubError", "ListenError", "SettingsError"]
+
+
+class HubbubError(Exception):
+    """Base class of hubbub's own errors."""
+
+
+class Disconnected(HubbubError):
+    """The client went away while a handler was waiting for its input."""
+
+    def __init__(self, message: str = "client disconnected") -> None:
+        super().__init__(message)
+
+
+class SettingsError(HubbubError, ValueError):
+    """A setting has an unknown name or a bad value; the message names it."""
+
+
+class ListenError(HubbubError, OSError):
+    """A listener could not be opened (bad URL, port in use, …)."""

@@ -1,0 +1,167 @@
+"""The event taxonomy.
+
+Everything that happens in a service is an :class:`Event`. Handlers are bound
+to event *classes*; binding to a base class catches its subclasses too, so the
+tree below is part of the API: ``Service`` lifecycle events, ``Server``
+listener events and ``Client`` connection events. Protocol-specific events
+(telnet window size, terminal type) hang off their own base, :class:`Telnet`,
+so a handler bound to :class:`Client` sees only ``Connect``, ``Receive`` and
+``Disconnect`` whatever the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from typing import Any
+
+__all__ = [
+    "Client",
+    "Connect",
+    "Disconnect",
+    "Event",
+    "ListenStart",
+    "ListenStop",
+    "PostRestart",
+    "PostStart",
+    "PostStop",
+    "PreRestart",
+    "PreStart",
+    "PreStop",
+    "Receive",
+    "Server",
+    "Service",
+    "Telnet",
+    "TerminalType",
+    "WindowSize",
+]
+
+
+class Event:
+    """An event.
+
+    Attributes come from the keyword arguments, so an event is a plain bag of
+    data that handlers may read and amend for the handlers after them.
+    Awaiting an event waits until its whole handler chain has finished; that
+    is what :meth:`hubbub.Service.trigger` returns.
+    """
+
+    #: Set by :meth:`stop`; later handlers are skipped.
+    stopped: bool = False
+    # Dispatch bookkeeping: True while the chain is suspended or queued.
+    _pending: bool = False
+    _done: asyncio.Future[None] | None = None
+
+    def __init__(self, **attrs: Any) -> None:
+        self.__dict__.update(attrs)
+
+    def stop(self) -> None:
+        """Stop the event: no later handler receives it."""
+        self.stopped = True
+
+    def __await__(self) -> Generator[Any, None, Event]:
+        if self._pending:
+            done = self._done
+            if done is None:
+                done = self._done = asyncio.get_running_loop().create_future()
+            yield from done.__await__()
+        return self
+
+    def _finish(self) -> None:
+        """Mark the chain finished and wake anyone awaiting the event."""
+        self._pending = False
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    def __str__(self) -> str:
+        doc = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
+        attrs = ", ".join(
+            f"{key}={value!r}"
+            for key, value in self.__dict__.items()
+            if not key.startswith("_") and key != "stopped"
+        )
+        return f"{doc} ({attrs})" if attrs else doc
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} {self}>"
+
+
+# --- service lifecycle --------------------------------------------------------
+
+
+class Service(Event):
+    """Service event (service)."""
+
+
+class PreStart(Service):
+    """Service is starting: settings are final, nothing is listening yet."""
+
+
+class PostStart(Service):
+    """Service has started: every listener is open."""
+
+
+class PreStop(Service):
+    """Service is stopping: clients are still connected and writable."""
+
+
+class PostStop(Service):
+    """Service has stopped: every client and listener is closed."""
+
+
+class PreRestart(Service):
+    """Service is about to hand its clients to a new process."""
+
+
+class PostRestart(Service):
+    """Service was restarted and has taken its clients back."""
+
+
+# --- listeners ----------------------------------------------------------------
+
+
+class Server(Event):
+    """Server event (server)."""
+
+
+class ListenStart(Server):
+    """Server is listening."""
+
+
+class ListenStop(Server):
+    """Server is no longer listening."""
+
+
+# --- clients --------------------------------------------------------------------
+
+
+class Client(Event):
+    """Client event (client, server)."""
+
+
+class Connect(Client):
+    """Client has connected."""
+
+
+class Receive(Client):
+    """Client has sent a line (or, in raw mode, a chunk of bytes) as ``data``."""
+
+
+class Disconnect(Client):
+    """Client has disconnected."""
+
+
+# --- telnet (not Client subclasses: only telnet connections raise them) -------
+
+
+class Telnet(Event):
+    """Telnet negotiation result (client, server)."""
+
+
+class WindowSize(Telnet):
+    """Client reported its window size (width, height)."""
+
+
+class TerminalType(Telnet):
+    """Client reported its terminal type (terminal)."""

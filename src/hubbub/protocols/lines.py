@@ -1,0 +1,100 @@
+"""Line framing, sans-IO: bytes in, complete lines out.
+
+Any of ``\\r\\n``, ``\\n``, ``\\r\\0`` and a lone ``\\r`` ends a line, because
+real clients send all four (telnet NVT sends CR NUL for a bare return). A CR
+at the very end of a chunk ends its line at once; a LF or NUL starting the
+next chunk is then swallowed, so the result never depends on how the stream
+was split.
+
+A line longer than ``max_line_length`` bytes is never buffered: the moment it
+passes the limit the buffer is dropped, :data:`TOO_LONG` is reported once, and
+everything up to the next line end is discarded.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["TOO_LONG", "LineBuffer", "LineTooLong"]
+
+_ENDINGS = re.compile(rb"\r\n|\r\0|\r|\n")
+
+
+class LineTooLong:
+    """Marker: a line passed the length limit and was discarded."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TOO_LONG"
+
+
+TOO_LONG = LineTooLong()
+
+
+class LineBuffer:
+    """Incremental line splitter with a hard length limit."""
+
+    __slots__ = ("_after_cr", "_buf", "_skipping", "max_line_length")
+
+    def __init__(self, max_line_length: int = 8192) -> None:
+        self.max_line_length = max_line_length
+        self._buf = b""
+        self._skipping = False
+        self._after_cr = False
+
+    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+        """Add bytes; return the lines they complete (without their endings)."""
+        if self._after_cr:
+            self._after_cr = False
+            if data[:1] in (b"\n", b"\0"):
+                data = data[1:]
+        if not data:
+            return []
+        if b"\r" in data:
+            flat = data.replace(b"\r\n", b"\n")
+            if b"\r" in flat:
+                parts = _ENDINGS.split(data)
+                self._after_cr = data.endswith(b"\r")
+            else:
+                parts = flat.split(b"\n")
+        else:
+            parts = data.split(b"\n")
+        tail = parts.pop()
+        limit = self.max_line_length
+        if not self._buf and not self._skipping and len(data) <= limit:
+            # Common case: nothing pending and nothing can be too long.
+            self._buf = tail
+            return parts  # type: ignore[return-value,unused-ignore]
+        out: list[bytes | LineTooLong] = []
+        for part in parts:
+            if self._skipping:
+                self._skipping = False  # this ending closes the discarded line
+                continue
+            if self._buf:
+                part = self._buf + part
+                self._buf = b""
+            out.append(TOO_LONG if len(part) > limit else part)
+        if self._skipping:
+            return out
+        if self._buf:
+            tail = self._buf + tail
+        if len(tail) > limit:
+            self._buf = b""
+            self._skipping = True
+            out.append(TOO_LONG)
+        else:
+            self._buf = tail
+        return out
+
+    def take_partial(self) -> bytes:
+        """Remove and return the unfinished line (for a switch to raw mode)."""
+        partial, self._buf = self._buf, b""
+        self._skipping = False
+        self._after_cr = False
+        return partial
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for the unfinished line (never more than the limit)."""
+        return len(self._buf)

@@ -1,0 +1,347 @@
+"""The service: settings, listeners, clients and handlers, and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Collection, Iterator
+from typing import Any, TypeVar, overload
+
+from . import events
+from .client import Client
+from .dispatch import Dispatcher
+from .endpoints import parse_url
+from .errors import ListenError, SettingsError
+from .server import Server
+from .settings import Settings
+from .transports.tcp import open_listener
+
+__all__ = ["ClientSet", "Service"]
+
+log = logging.getLogger("hubbub.service")
+
+E = TypeVar("E", bound=events.Event)
+H = TypeVar("H")
+
+FULL_MESSAGE = b"Sorry, the server is full. Please try again later.\r\n"
+STOPPING_MESSAGE = b"Sorry, the server is shutting down.\r\n"
+
+
+class ClientSet:
+    """The connected clients: iterate, ``len()``, ``in``, or look one up by id."""
+
+    __slots__ = ("_clients",)
+
+    def __init__(self, clients: dict[str, Client]) -> None:
+        self._clients = clients
+
+    def __iter__(self) -> Iterator[Client]:
+        return iter(tuple(self._clients.values()))
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def __contains__(self, client: object) -> bool:
+        return isinstance(client, Client) and self._clients.get(client.id) is client
+
+    def get(self, client_id: str) -> Client | None:
+        return self._clients.get(client_id)
+
+    def __repr__(self) -> str:
+        return f"<ClientSet of {len(self._clients)}>"
+
+
+class Service:
+    """An event-driven network service.
+
+    ``Service(**settings)`` takes any setting (see :mod:`hubbub.settings`) plus
+    ``config="file.toml"``. Bind handlers with :meth:`listen`, then
+    :meth:`run` it (or ``await`` :meth:`start` / :meth:`serve` / :meth:`stop`).
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        config = settings.pop("config", None)
+        self.settings = Settings()
+        self.settings.update("code", settings)
+        if config is not None:
+            self.settings.load_file(config)
+        self.settings.load_env(os.environ)
+        self.dispatcher = Dispatcher()
+        self._clients: dict[str, Client] = {}
+        self.clients = ClientSet(self._clients)
+        self.servers: list[Server] = []
+        self._state = "stopped"
+        self._stopped: asyncio.Event | None = None
+        self._stopping: asyncio.Task[None] | None = None
+        self._emptied: asyncio.Future[None] | None = None
+        self._closing_events: list[events.Event] = []
+        self._refused = 0
+
+    # --- handlers -------------------------------------------------------------
+
+    @overload
+    def listen(self, event_class: type[events.Event], handler: H, **filters: Any) -> H: ...
+
+    @overload
+    def listen(
+        self, event_class: type[events.Event], handler: None = None, **filters: Any
+    ) -> Callable[[H], H]: ...
+
+    def listen(
+        self, event_class: type[events.Event], handler: Any = None, **filters: Any
+    ) -> Any:
+        """Bind ``handler`` to ``event_class`` (and its subclasses); a decorator without it.
+
+        ``filters`` limit it to events whose attributes equal the values given,
+        e.g. ``server="web"``.
+        """
+        if handler is None:
+
+            def decorator(func: H) -> H:
+                return self.dispatcher.listen(event_class, func, filters)
+
+            return decorator
+        return self.dispatcher.listen(event_class, handler, filters)
+
+    def unlisten(self, event_class: type[events.Event], handler: Any) -> None:
+        """Remove a binding made by :meth:`listen`."""
+        self.dispatcher.unlisten(event_class, handler)
+
+    def trigger(self, event: E) -> E:
+        """Run ``event``'s handlers; await the result to wait for the whole chain.
+
+        Plain-function handlers have all run when this returns, unless an
+        earlier one suspended, or the event's client is busy with an earlier
+        event (then it queues behind it).
+        """
+        return self.dispatcher.trigger(event)
+
+    # --- clients --------------------------------------------------------------
+
+    def write_all(
+        self,
+        *lines: str,
+        newline: bool = True,
+        exclude: Client | Collection[Client] | None = None,
+        filter: Callable[[Client], bool] | None = None,
+    ) -> None:
+        """Send lines to every connected client, encoding them once per encoding."""
+        if not self._clients:
+            return
+        nl = self.settings.newline
+        text = nl.join(line.replace("\r\n", "\n").replace("\n", nl) for line in lines)
+        if newline and lines:
+            text += nl
+        skip: Collection[Client]
+        if exclude is None:
+            skip = ()
+        elif isinstance(exclude, Client):
+            skip = (exclude,)
+        else:
+            skip = exclude if isinstance(exclude, set | frozenset) else set(exclude)
+        encoded: dict[str, bytes] = {}
+        for client in tuple(self._clients.values()):
+            if skip and client in skip:
+                continue
+            if filter is not None and not filter(client):
+                continue
+            data = encoded.get(client.encoding)
+            if data is None:
+                data = encoded[client.encoding] = text.encode(client.encoding, "replace")
+            client._conn.send(data)
+
+    def accept(self, client: Client) -> bool:
+        if self._state != "running":
+            client._conn.send(STOPPING_MESSAGE)
+            client._conn.close()
+            client.connected = False
+            return False
+        if len(self._clients) >= self.settings.max_connections:
+            self._refused += 1
+            if self._refused == 1 or self._refused % 100 == 0:
+                log.warning(
+                    "turning away %s:%s: %d clients connected (max_connections=%d); "
+                    "%d turned away so far",
+                    *client.address[:2],
+                    len(self._clients),
+                    self.settings.max_connections,
+                    self._refused,
+                )
+            client._conn.send(FULL_MESSAGE)
+            client._conn.close()
+            client.connected = False
+            return False
+        self._clients[client.id] = client
+        log.info("%r connected to %s", client, client.server.name)
+        self.dispatcher.trigger(events.Connect(client=client, server=client.server))
+        return True
+
+    def release(self, client: Client) -> None:
+        if self._clients.pop(client.id, None) is None:
+            return
+        client.connected = False
+        self.dispatcher.close_inbox(client._inbox)
+        log.info("%r disconnected", client)
+        event = self.dispatcher.trigger(events.Disconnect(client=client, server=client.server))
+        if self._state == "stopping":
+            if event._pending:
+                self._closing_events.append(event)
+            if not self._clients and self._emptied is not None and not self._emptied.done():
+                self._emptied.set_result(None)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open every listener; the service is accepting clients when this returns."""
+        if self._state != "stopped":
+            raise RuntimeError(f"service is {self._state}, cannot start")
+        self._state = "starting"
+        self._stopped = asyncio.Event()
+        logging.getLogger("hubbub").setLevel(self.settings.log_level)
+        try:
+            self.servers = [Server(parse_url(url)) for url in self.settings.listen]
+            await self.trigger(events.PreStart(service=self))
+            for server in self.servers:
+                await self._open(server)
+                log.info("listening on %s (%s:%s)", server.url, *server.address or ("?", "?"))
+                await self.trigger(events.ListenStart(service=self, server=server))
+        except BaseException:
+            for server in self.servers:
+                server._close()
+            self._state = "stopped"
+            self._stopped.set()
+            raise
+        self._state = "running"
+        await self.trigger(events.PostStart(service=self))
+
+    async def _open(self, server: Server) -> None:
+        try:
+            await open_listener(self, server)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+                reason = "address already in use"
+            raise ListenError(exc.errno, f"cannot listen on {server.url}: {reason}") from None
+
+    async def stop(self) -> None:
+        """Stop gracefully: ``PreStop``, ``Disconnect`` per client, ``ListenStop``, ``PostStop``."""
+        if self._state == "stopped":
+            return
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        while self._state == "starting":
+            await asyncio.sleep(0.01)
+        self._state = "stopping"
+        timeout = self.settings.close_timeout
+        try:
+            await self._bounded([self.trigger(events.PreStop(service=self))], "PreStop handlers")
+            for server in self.servers:
+                server._close()
+            self.dispatcher.cancel_all()
+            if self._clients:
+                self._emptied = asyncio.get_running_loop().create_future()
+                for client in tuple(self._clients.values()):
+                    client.close()
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._emptied), timeout)
+                except TimeoutError:
+                    log.warning("%d client(s) did not close in %.1fs; cutting them off",
+                                len(self._clients), timeout)
+                    for client in tuple(self._clients.values()):
+                        client._conn.abort()
+                    await asyncio.sleep(0)
+                    for client in tuple(self._clients.values()):
+                        self.release(client)
+            await self._bounded(self._closing_events, "Disconnect handlers")
+            self._closing_events.clear()
+            for server in self.servers:
+                await self.trigger(events.ListenStop(service=self, server=server))
+            self.dispatcher.cancel_all()
+            await self.trigger(events.PostStop(service=self))
+        finally:
+            self._state = "stopped"
+            self._stopping = None
+            self._emptied = None
+            assert self._stopped is not None
+            self._stopped.set()
+            log.info("stopped")
+
+    async def _bounded(self, waits: list[events.Event], what: str) -> None:
+        pending = [event for event in waits if event._pending]
+        if not pending:
+            return
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.ensure_future(e) for e in pending)),
+                self.settings.close_timeout,
+            )
+        except TimeoutError:
+            log.warning("%s did not finish in %.1fs; going on", what, self.settings.close_timeout)
+
+    async def serve(self) -> None:
+        """Start, then wait until the service is stopped."""
+        await self.start()
+        assert self._stopped is not None
+        await self._stopped.wait()
+
+    def run(self, **settings: Any) -> None:
+        """Run until SIGINT/SIGTERM or :meth:`stop`; blocking. Errors exit with one line."""
+        try:
+            if settings:
+                self.settings.update("code", settings)
+            factory = self._loop_factory()
+        except SettingsError as exc:
+            raise SystemExit(f"hubbub: {exc}") from None
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            with asyncio.Runner(loop_factory=factory) as runner:
+                runner.run(self._serve_until_signalled())
+        except (ListenError, SettingsError) as exc:
+            raise SystemExit(f"hubbub: {exc}") from None
+        except KeyboardInterrupt:
+            pass
+
+    async def _serve_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await self.serve()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("received %s; stopping", sig.name)
+        if self._stopping is None and self._state != "stopped":
+            self._stopping = asyncio.ensure_future(self._stop())
+
+    def _loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+        choice = self.settings.loop
+        if choice == "asyncio":
+            return None
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise SettingsError(
+                    "loop='uvloop' but uvloop is not installed (pip install 'hubbub[fast]')"
+                ) from None
+            return None
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+
+    def __repr__(self) -> str:
+        return f"<Service {self._state} clients={len(self._clients)} listen={self.settings.listen}>"
+

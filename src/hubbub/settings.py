@@ -1,0 +1,216 @@
+"""Settings: defaults, keyword arguments, a TOML file, the environment, CLI flags.
+
+Each value remembers where it came from, and a source only overrides values
+from the same or a weaker one, so the order in which they are loaded does
+not matter. From weakest to strongest:
+
+1. built-in defaults;
+2. keyword arguments in code (``Service(...)``, ``service.run(...)``);
+3. a TOML file (``config=`` keyword, ``HUBBUB_CONFIG``, or ``--config``);
+4. ``HUBBUB_*`` environment variables;
+5. command-line flags of ``hubbub run``.
+
+The operator's choices (file, environment, flags) beat the author's code,
+which only sets the defaults for its own deployment.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .endpoints import parse_url
+from .errors import SettingsError
+
+__all__ = ["SOURCES", "Settings"]
+
+SOURCES = ("default", "code", "file", "env", "cli")
+_RANK = {name: rank for rank, name in enumerate(SOURCES)}
+ENV_PREFIX = "HUBBUB_"
+
+
+def _int(minimum: int) -> Callable[[Any, bool], int]:
+    def check(value: Any, text: bool) -> int:
+        if text and isinstance(value, str):
+            try:
+                value = int(value.replace("_", ""), 0)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a whole number") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a whole number")
+        if value < minimum:
+            raise ValueError(f"{value} is less than {minimum}")
+        return value
+
+    return check
+
+
+def _seconds(value: Any, text: bool) -> float:
+    if text and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{value!r} is not a number of seconds >= 0")
+    return float(value)
+
+
+def _listen(value: Any, text: bool) -> list[str]:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split() if text else [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{value!r} is not a list of URLs")
+    for url in value:
+        parse_url(url)  # raises ValueError naming the URL
+    return list(value)
+
+
+def _encoding(value: Any, text: bool) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an encoding name")
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown encoding {value!r}") from None
+    return value
+
+
+_NEWLINES = {"\r\n": "\r\n", "\n": "\n", "crlf": "\r\n", "lf": "\n", "\\r\\n": "\r\n", "\\n": "\n"}
+
+
+def _newline(value: Any, text: bool) -> str:
+    if isinstance(value, str) and value.lower() in _NEWLINES:
+        return _NEWLINES[value.lower()]
+    raise ValueError(f"{value!r} is not a newline (use '\\r\\n' or '\\n', or crlf / lf)")
+
+
+def _log_level(value: Any, text: bool) -> str:
+    if isinstance(value, str) and value.upper() in logging.getLevelNamesMapping():
+        return value.upper()
+    raise ValueError(f"{value!r} is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+
+
+def _choice(*choices: str) -> Callable[[Any, bool], str]:
+    def check(value: Any, text: bool) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+    return check
+
+
+@dataclass(frozen=True)
+class _Field:
+    default: Any
+    check: Callable[[Any, bool], Any]
+    doc: str
+
+
+FIELDS: dict[str, _Field] = {
+    "listen": _Field(
+        ["telnet://127.0.0.1:9000"], _listen, "endpoint URLs to listen on (telnet://, tcp://)"
+    ),
+    "max_line_length": _Field(8192, _int(1), "longest input line accepted, in bytes"),
+    "max_output_buffer": _Field(
+        4 * 1024 * 1024, _int(1), "unsent output, in bytes, past which a client is cut off"
+    ),
+    "max_connections": _Field(10_000, _int(1), "connections held at once; more are turned away"),
+    "encoding": _Field("utf-8", _encoding, "default text encoding of new clients"),
+    "newline": _Field("\r\n", _newline, "line ending written after each line"),
+    "log_level": _Field("INFO", _log_level, "level of the hubbub.* loggers"),
+    "loop": _Field("auto", _choice("auto", "asyncio", "uvloop"), "event loop used by run()"),
+    "close_timeout": _Field(
+        5.0, _seconds, "seconds to flush a closing client, and to wait for handlers at stop"
+    ),
+}
+
+
+class Settings:
+    """Validated settings of a service. Assigning an attribute validates it too."""
+
+    listen: list[str]
+    max_line_length: int
+    max_output_buffer: int
+    max_connections: int
+    encoding: str
+    newline: str
+    log_level: str
+    loop: str
+    close_timeout: float
+    _source: dict[str, str]
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_source", {})
+        for name, spec in FIELDS.items():
+            object.__setattr__(self, name, _copy(spec.default))
+            self._source[name] = "default"
+
+    def update(self, source: str, values: Mapping[str, Any], *, origin: str = "") -> None:
+        """Apply ``values`` from ``source`` (one of :data:`SOURCES`)."""
+        rank = _RANK[source]
+        where = f" (from {origin})" if origin else ""
+        text = source in ("env", "cli")
+        for name, value in values.items():
+            spec = FIELDS.get(name)
+            if spec is None:
+                raise SettingsError(f"unknown setting {name!r}{where}")
+            try:
+                checked = spec.check(value, text)
+            except ValueError as exc:
+                raise SettingsError(f"bad value for setting {name!r}{where}: {exc}") from None
+            if rank >= _RANK[self._source[name]]:
+                object.__setattr__(self, name, checked)
+                self._source[name] = source
+
+    def load_file(self, path: str | Path) -> None:
+        """Apply a TOML file of top-level ``key = value`` settings."""
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        self.update("file", data, origin=str(path))
+
+    def load_env(self, environ: Mapping[str, str]) -> None:
+        """Apply ``HUBBUB_<NAME>`` variables (``HUBBUB_CONFIG`` names a TOML file)."""
+        values: dict[str, str] = {}
+        for key, value in environ.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name == "config":
+                self.load_file(value)
+            else:
+                values[name] = value
+        for name, value in values.items():
+            if name not in FIELDS:
+                raise SettingsError(f"unknown setting {name!r} (from environment {ENV_PREFIX}"
+                                    f"{name.upper()})")
+            self.update("env", {name: value}, origin=f"environment {ENV_PREFIX}{name.upper()}")
+
+    def source(self, name: str) -> str:
+        """Where the current value of ``name`` came from."""
+        return str(self._source[name])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: _copy(getattr(self, name)) for name in FIELDS}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in FIELDS:
+            raise SettingsError(f"unknown setting {name!r}")
+        self.update("code", {name: value})
+
+    def __repr__(self) -> str:
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value

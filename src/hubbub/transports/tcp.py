@@ -1,0 +1,271 @@
+"""TCP transports: ``tcp://`` (plain socket) and ``telnet://``.
+
+Thin asyncio glue: a protocol callback per read, the sans-IO framers doing
+the parsing, the dispatcher called directly. There is no task per
+connection and none per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+from .. import events
+from ..client import Client
+from ..protocols import telnet
+from ..protocols.lines import TOO_LONG, LineBuffer
+from ..server import Server
+from .base import Host
+
+__all__ = ["StreamConnection", "TelnetConnection", "open_listener"]
+
+log = logging.getLogger("hubbub.transport")
+
+BACKLOG = 2048
+
+
+class StreamConnection(asyncio.Protocol):
+    """One client on a plain TCP socket (``tcp://``)."""
+
+    def __init__(self, host: Host, server: Server) -> None:
+        settings = host.settings
+        self._host = host
+        self._server = server
+        self._lines = LineBuffer(settings.max_line_length)
+        self._limit = settings.max_output_buffer
+        self._close_timeout = settings.close_timeout
+        self._feed = host.dispatcher.feed
+        self._raw = server.endpoint.raw
+        self._transport: asyncio.Transport | None = None
+        self._closing = False
+        self._paused = False
+        self._drain: list[asyncio.Future[None]] = []
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._warned_long = False
+        self.client: Client | None = None
+
+    # --- asyncio callbacks ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._transport = transport
+        self._opened(transport)
+        settings = self._host.settings
+        client = Client(
+            self,
+            self._server,
+            tuple(transport.get_extra_info("peername") or ("?", 0)),
+            encoding=settings.encoding,
+            newline=settings.newline,
+        )
+        client._raw = self._raw
+        self.client = client
+        if not self._host.accept(client):
+            self.client = None
+
+    def _opened(self, transport: asyncio.Transport) -> None:
+        """Transport-specific greeting, before ``Connect`` runs."""
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client is None or self._closing:
+            return
+        if self._raw:
+            self._feed(client, data)
+            return
+        lines = self._lines.feed(data)
+        if not lines:
+            return
+        feed = self._feed
+        encoding = client.encoding
+        for line in lines:
+            if self._closing:
+                break  # close() from a handler: later input is not acted on
+            if line is TOO_LONG:
+                self._too_long(client)
+            else:
+                feed(client, line.decode(encoding, "replace"))  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool | None:
+        # A half-closed peer is finished with us; close our side too.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        self._wake_drain()
+        client = self.client
+        if client is not None:
+            self.client = None
+            self._host.release(client)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        self._check_buffer()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_drain()
+
+    # --- Connection interface (used by Client) ---------------------------------
+
+    def send(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        transport.write(data)
+        if self._paused:
+            self._check_buffer()
+
+    def close(self) -> None:
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        self._closing = True
+        transport.close()
+        # A peer that never reads must not hold the socket open forever.
+        self._close_timer = asyncio.get_running_loop().call_later(
+            self._close_timeout, transport.abort
+        )
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._closing = True
+            self._transport.abort()
+
+    async def flush(self) -> None:
+        transport = self._transport
+        if transport is None or transport.get_write_buffer_size() == 0:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drain.append(waiter)
+        # With both marks at 0 asyncio pauses us now and resumes us only once
+        # the buffer is empty: a drain notification without polling.
+        transport.set_write_buffer_limits(high=0, low=0)
+        await waiter
+
+    def set_echo(self, enabled: bool) -> None:
+        """Plain TCP has no way to ask the peer to stop echoing."""
+
+    def set_raw(self, raw: bool) -> None:
+        self._raw = raw
+        if raw:
+            partial = self._lines.take_partial()
+            client = self.client
+            if partial and client is not None:
+                # Deliver after the running handler, before the next read.
+                asyncio.get_running_loop().call_soon(self._feed, client, partial)
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _check_buffer(self) -> None:
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        size = transport.get_write_buffer_size()
+        if size > self._limit:
+            log.warning(
+                "%r is not reading: %d bytes of output unsent (limit %d); disconnecting",
+                self.client,
+                size,
+                self._limit,
+            )
+            self.abort()
+
+    def _wake_drain(self) -> None:
+        if not self._drain:
+            return
+        waiters, self._drain = self._drain, []
+        if self._transport is not None and not self._closing:
+            self._transport.set_write_buffer_limits()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _too_long(self, client: Client) -> None:
+        limit = self._lines.max_line_length
+        level = logging.DEBUG if self._warned_long else logging.WARNING
+        self._warned_long = True
+        log.log(level, "%r sent a line over %d bytes; discarded", client, limit)
+        client.write(f"Line too long (over {limit} bytes); it was ignored.")
+
+
+class TelnetConnection(StreamConnection):
+    """One client speaking telnet (``telnet://``): negotiation is handled here."""
+
+    def __init__(self, host: Host, server: Server) -> None:
+        super().__init__(host, server)
+        self._telnet = telnet.TelnetProtocol()
+
+    def _opened(self, transport: asyncio.Transport) -> None:
+        self._telnet.initiate()
+        transport.write(self._telnet.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        if self.client is None or self._closing:
+            return
+        proto = self._telnet
+        data = proto.receive_data(data)
+        if proto.events:
+            self._telnet_events(proto.events)
+            proto.events = []
+        reply = proto.data_to_send()
+        if reply and self._transport is not None:
+            self._transport.write(reply)
+        if data:
+            super().data_received(data)
+
+    def send(self, data: bytes) -> None:
+        if b"\xff" in data:
+            data = data.replace(b"\xff", b"\xff\xff")
+        super().send(data)
+
+    def set_echo(self, enabled: bool) -> None:
+        # We "will echo" and then never do: the peer stops echoing locally.
+        self._telnet.request_local(telnet.ECHO, not enabled)
+        self._telnet.events.clear()
+        reply = self._telnet.data_to_send()
+        if reply and self._transport is not None and not self._closing:
+            self._transport.write(reply)
+
+    def _telnet_events(self, found: list[telnet.TelnetEvent]) -> None:
+        client = self.client
+        assert client is not None
+        trigger = self._host.dispatcher.trigger
+        for item in found:
+            if isinstance(item, telnet.WindowSize):
+                client.width, client.height = item.width, item.height
+                trigger(
+                    events.WindowSize(
+                        client=client, server=client.server, width=item.width, height=item.height
+                    )
+                )
+            elif isinstance(item, telnet.TerminalType):
+                client.terminal = item.name
+                trigger(
+                    events.TerminalType(client=client, server=client.server, terminal=item.name)
+                )
+            elif isinstance(item, telnet.ProtocolError):
+                log.info("%r telnet protocol error: %s", client, item.message)
+            elif isinstance(item, telnet.Command) and item.command == telnet.AYT:
+                self.send(b"\r\n[Yes]\r\n")
+            else:
+                log.debug("%r telnet: %s", client, item)
+
+
+async def open_listener(host: Host, server: Server) -> asyncio.AbstractServer:
+    """Start listening on ``server.endpoint``; the address is filled in on the server."""
+    endpoint = server.endpoint
+    protocol: Any = TelnetConnection if endpoint.scheme == "telnet" else StreamConnection
+    handle = await asyncio.get_running_loop().create_server(
+        lambda: protocol(host, server),
+        endpoint.host,
+        endpoint.port,
+        backlog=BACKLOG,
+        reuse_address=True,
+    )
+    server._opened(handle)
+    return handle

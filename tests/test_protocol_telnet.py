@@ -1,0 +1,660 @@
+"""Tests for the sans-IO telnet state machine (hubbub.protocols.telnet)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hubbub.protocols.telnet import (
+    AO,
+    AYT,
+    BRK,
+    DM,
+    DO,
+    DONT,
+    EC,
+    ECHO,
+    EL,
+    EOR,
+    GA,
+    GMCP,
+    IAC,
+    IP,
+    MCCP2,
+    MSSP,
+    NAWS,
+    NOP,
+    SB,
+    SE,
+    SGA,
+    TTYPE,
+    WILL,
+    WONT,
+    Command,
+    OptionChanged,
+    ProtocolError,
+    TelnetEvent,
+    TelnetProtocol,
+    TerminalType,
+    WindowSize,
+)
+
+TTYPE_SEND = bytes((IAC, SB, TTYPE, 1, IAC, SE))
+
+
+def neg(command: int, option: int) -> bytes:
+    return bytes((IAC, command, option))
+
+
+def sb(option: int, payload: bytes) -> bytes:
+    return bytes((IAC, SB, option)) + TelnetProtocol.escape(payload) + bytes((IAC, SE))
+
+
+def naws(width: int, height: int) -> bytes:
+    return sb(NAWS, width.to_bytes(2, "big") + height.to_bytes(2, "big"))
+
+
+def ttype_is(name: bytes) -> bytes:
+    return sb(TTYPE, b"\x00" + name)
+
+
+def feed(proto: TelnetProtocol, data: bytes) -> tuple[bytes, list[TelnetEvent], bytes]:
+    """Feed data and collect (app data, events, replies), clearing the event list."""
+    out = proto.receive_data(data)
+    events = list(proto.events)
+    proto.events.clear()
+    return out, events, proto.data_to_send()
+
+
+# --------------------------------------------------------------------- data path
+
+
+def test_plain_data_is_returned_without_copy() -> None:
+    proto = TelnetProtocol()
+    data = b"look north\r\n"
+    assert proto.receive_data(data) is data
+    assert proto.events == []
+    assert proto.data_to_send() == b""
+
+
+def test_empty_input() -> None:
+    proto = TelnetProtocol()
+    assert proto.receive_data(b"") == b""
+    assert proto.events == []
+
+
+def test_cr_lf_nul_pass_through_untouched() -> None:
+    proto = TelnetProtocol()
+    assert proto.receive_data(b"a\r\0b\r\n\n\r") == b"a\r\0b\r\n\n\r"
+
+
+def test_iac_iac_becomes_literal_ff() -> None:
+    proto = TelnetProtocol()
+    out, events, replies = feed(proto, b"a\xff\xffb\xff\xff\xff\xff")
+    assert out == b"a\xffb\xff\xff"
+    assert events == []
+    assert replies == b""
+
+
+@pytest.mark.parametrize(
+    "command", [NOP, AYT, IP, BRK, GA, EL, EC, AO, DM, EOR, SE, 0, 13, 200, 238]
+)
+def test_simple_commands_are_stripped_and_reported(command: int) -> None:
+    proto = TelnetProtocol()
+    out, events, replies = feed(proto, b"ab" + bytes((IAC, command)) + b"cd")
+    assert out == b"abcd"
+    assert events == [Command(command)]
+    assert replies == b""
+
+
+def test_negotiation_is_stripped_from_data() -> None:
+    proto = TelnetProtocol()
+    out, _, replies = feed(proto, b"he" + neg(DO, MSSP) + b"ll" + neg(WONT, GMCP) + b"o")
+    assert out == b"hello"
+    assert replies == neg(WONT, MSSP)
+
+
+def test_unknown_subnegotiation_is_consumed_silently() -> None:
+    proto = TelnetProtocol()
+    out, events, replies = feed(proto, b"x" + sb(GMCP, b'Core.Hello {"a": 1}\xff') + b"y")
+    assert out == b"xy"
+    assert events == []
+    assert replies == b""
+
+
+def test_subnegotiation_for_option_255() -> None:
+    # IAC SB IAC IAC ... is an escaped option byte 255, not a missing option.
+    proto = TelnetProtocol()
+    out, events, _ = feed(proto, bytes((IAC, SB, IAC, IAC, 1, 2, IAC, SE)) + b"ok")
+    assert out == b"ok"
+    assert events == []
+
+
+def test_events_accumulate_until_caller_clears() -> None:
+    proto = TelnetProtocol()
+    proto.receive_data(bytes((IAC, NOP)))
+    proto.receive_data(bytes((IAC, AYT)))
+    assert proto.events == [Command(NOP), Command(AYT)]
+    proto.events.clear()
+    proto.receive_data(bytes((IAC, GA)))
+    assert proto.events == [Command(GA)]
+
+
+def test_escape() -> None:
+    plain = b"no iac here"
+    assert TelnetProtocol.escape(plain) is plain
+    assert TelnetProtocol.escape(b"\xffa\xff\xff") == b"\xff\xffa\xff\xff\xff\xff"
+    assert TelnetProtocol.escape(b"") == b""
+
+
+def test_data_to_send_clears_queue() -> None:
+    proto = TelnetProtocol()
+    assert proto.data_to_send() == b""
+    proto.request_remote(NAWS, True)
+    assert proto.data_to_send() == neg(DO, NAWS)
+    assert proto.data_to_send() == b""
+
+
+# ------------------------------------------------------------------ negotiation
+
+
+def test_initiate_offers() -> None:
+    proto = TelnetProtocol()
+    proto.initiate()
+    assert proto.data_to_send() == neg(WILL, SGA) + neg(DO, NAWS) + neg(DO, TTYPE)
+    assert proto.events == []  # nothing is enabled until the peer answers
+    assert not proto.local_enabled(SGA)
+    assert not proto.remote_enabled(NAWS)
+
+
+def test_full_dialogue_after_initiate() -> None:
+    proto = TelnetProtocol()
+    proto.initiate()
+    proto.data_to_send()
+
+    out, events, replies = feed(proto, neg(DO, SGA) + neg(WILL, NAWS) + neg(WILL, TTYPE))
+    assert out == b""
+    assert events == [
+        OptionChanged(SGA, local=True, enabled=True),
+        OptionChanged(NAWS, local=False, enabled=True),
+        OptionChanged(TTYPE, local=False, enabled=True),
+    ]
+    # Answers to our own requests are not re-acknowledged; only the TTYPE query goes out.
+    assert replies == TTYPE_SEND
+    assert proto.local_enabled(SGA)
+    assert proto.remote_enabled(NAWS)
+    assert proto.remote_enabled(TTYPE)
+
+    out, events, replies = feed(proto, naws(80, 24) + b"hi" + ttype_is(b"xterm-256color"))
+    assert out == b"hi"
+    assert events == [WindowSize(80, 24), TerminalType("xterm-256color")]
+    assert replies == b""
+
+    _, events, _ = feed(proto, naws(132, 50))
+    assert events == [WindowSize(132, 50)]
+
+
+def test_peer_initiated_offers_are_accepted() -> None:
+    proto = TelnetProtocol()
+    _, events, replies = feed(proto, neg(WILL, NAWS))
+    assert replies == neg(DO, NAWS)
+    assert events == [OptionChanged(NAWS, local=False, enabled=True)]
+
+    _, events, replies = feed(proto, neg(WILL, TTYPE))
+    assert replies == neg(DO, TTYPE) + TTYPE_SEND
+    assert events == [OptionChanged(TTYPE, local=False, enabled=True)]
+
+    _, events, replies = feed(proto, neg(WILL, SGA) + neg(DO, SGA))
+    assert replies == neg(DO, SGA) + neg(WILL, SGA)
+    assert events == [
+        OptionChanged(SGA, local=False, enabled=True),
+        OptionChanged(SGA, local=True, enabled=True),
+    ]
+
+
+@pytest.mark.parametrize("option", [ECHO, GMCP, MCCP2, MSSP, 0, 99, 255])
+def test_unknown_offers_are_refused(option: int) -> None:
+    proto = TelnetProtocol()
+    _, events, replies = feed(proto, neg(WILL, option))
+    assert replies == neg(DONT, option)
+    assert events == []
+    assert not proto.remote_enabled(option)
+
+
+@pytest.mark.parametrize("option", [GMCP, MCCP2, MSSP, NAWS, TTYPE, 0, 255])
+def test_unknown_demands_are_refused(option: int) -> None:
+    proto = TelnetProtocol()
+    _, events, replies = feed(proto, neg(DO, option))
+    assert replies == neg(WONT, option)
+    assert events == []
+    assert not proto.local_enabled(option)
+
+
+def test_repeated_will_after_agreement_gets_no_reply() -> None:
+    proto = TelnetProtocol()
+    feed(proto, neg(WILL, NAWS))
+    out, events, replies = feed(proto, neg(WILL, NAWS) + neg(WILL, NAWS))
+    assert (out, events, replies) == (b"", [], b"")
+    assert proto.remote_enabled(NAWS)
+
+
+def test_repeated_will_ttype_asks_only_once() -> None:
+    proto = TelnetProtocol()
+    _, _, replies = feed(proto, neg(WILL, TTYPE) + neg(WILL, TTYPE))
+    assert replies == neg(DO, TTYPE) + TTYPE_SEND
+
+
+def test_ttype_reenable_asks_again() -> None:
+    proto = TelnetProtocol()
+    feed(proto, neg(WILL, TTYPE))
+    _, events, replies = feed(proto, neg(WONT, TTYPE))
+    assert replies == neg(DONT, TTYPE)
+    assert events == [OptionChanged(TTYPE, local=False, enabled=False)]
+    _, events, replies = feed(proto, neg(WILL, TTYPE))
+    assert replies == neg(DO, TTYPE) + TTYPE_SEND
+    assert events == [OptionChanged(TTYPE, local=False, enabled=True)]
+
+
+def test_refusal_of_disabled_option_gets_no_reply() -> None:
+    proto = TelnetProtocol()
+    out, events, replies = feed(proto, neg(DONT, ECHO) + neg(WONT, NAWS) + neg(DONT, GMCP))
+    assert (out, events, replies) == (b"", [], b"")
+
+
+def test_refused_request_is_not_reacknowledged() -> None:
+    proto = TelnetProtocol()
+    proto.initiate()
+    proto.data_to_send()
+    _, events, replies = feed(proto, neg(WONT, NAWS) + neg(WONT, TTYPE) + neg(DONT, SGA))
+    assert events == []
+    assert replies == b""
+    assert not proto.remote_enabled(NAWS)
+    assert not proto.local_enabled(SGA)
+
+
+def test_peer_disables_enabled_option() -> None:
+    proto = TelnetProtocol()
+    feed(proto, neg(DO, SGA))
+    _, events, replies = feed(proto, neg(DONT, SGA))
+    assert replies == neg(WONT, SGA)
+    assert events == [OptionChanged(SGA, local=True, enabled=False)]
+    assert not proto.local_enabled(SGA)
+    # And a second DONT is now a no-op.
+    assert feed(proto, neg(DONT, SGA)) == (b"", [], b"")
+
+
+def test_echo_request_accept_and_disable() -> None:
+    proto = TelnetProtocol()
+    proto.request_local(ECHO, True)
+    assert proto.data_to_send() == neg(WILL, ECHO)
+    assert not proto.local_enabled(ECHO)
+
+    _, events, replies = feed(proto, neg(DO, ECHO))
+    assert replies == b""  # the DO answers our WILL: no further reply
+    assert events == [OptionChanged(ECHO, local=True, enabled=True)]
+    assert proto.local_enabled(ECHO)
+
+    proto.request_local(ECHO, False)
+    assert proto.data_to_send() == neg(WONT, ECHO)
+    # A WONT can't be refused, so the change is reported immediately.
+    assert proto.events == [OptionChanged(ECHO, local=True, enabled=False)]
+    proto.events.clear()
+    assert not proto.local_enabled(ECHO)
+
+    assert feed(proto, neg(DONT, ECHO)) == (b"", [], b"")
+    assert not proto.local_enabled(ECHO)
+
+
+def test_unsolicited_do_echo_is_refused() -> None:
+    proto = TelnetProtocol()
+    _, events, replies = feed(proto, neg(DO, ECHO))
+    assert replies == neg(WONT, ECHO)
+    assert events == []
+    assert not proto.local_enabled(ECHO)
+
+
+def test_dont_after_our_will_leaves_option_disabled() -> None:
+    proto = TelnetProtocol()
+    proto.request_local(ECHO, True)
+    proto.data_to_send()
+    _, events, replies = feed(proto, neg(DONT, ECHO))
+    assert (events, replies) == ([], b"")
+    assert not proto.local_enabled(ECHO)
+
+
+def test_redundant_requests_send_nothing() -> None:
+    proto = TelnetProtocol()
+    proto.request_local(ECHO, False)
+    proto.request_remote(NAWS, False)
+    assert proto.data_to_send() == b""
+    proto.request_local(ECHO, True)
+    proto.request_local(ECHO, True)
+    assert proto.data_to_send() == neg(WILL, ECHO)
+
+
+def test_disable_while_wantyes_is_queued() -> None:
+    proto = TelnetProtocol()
+    proto.request_local(ECHO, True)
+    proto.request_local(ECHO, False)  # WANTYES + OPPOSITE: nothing more on the wire yet
+    assert proto.data_to_send() == neg(WILL, ECHO)
+    _, events, replies = feed(proto, neg(DO, ECHO))
+    assert replies == neg(WONT, ECHO)
+    assert events == []  # never reported enabled: we were already backing out
+    assert feed(proto, neg(DONT, ECHO)) == (b"", [], b"")
+    assert not proto.local_enabled(ECHO)
+
+
+def test_enable_while_wantno_is_queued() -> None:
+    proto = TelnetProtocol()
+    feed(proto, neg(WILL, NAWS))
+    proto.request_remote(NAWS, False)
+    assert proto.data_to_send() == neg(DONT, NAWS)
+    proto.request_remote(NAWS, True)  # WANTNO + OPPOSITE
+    assert proto.data_to_send() == b""
+    proto.events.clear()
+    _, events, replies = feed(proto, neg(WONT, NAWS))
+    assert replies == neg(DO, NAWS)
+    assert events == []
+    _, events, replies = feed(proto, neg(WILL, NAWS))
+    assert replies == b""
+    assert events == [OptionChanged(NAWS, local=False, enabled=True)]
+
+
+def test_requesting_changes_acceptance_policy() -> None:
+    proto = TelnetProtocol()
+    proto.request_local(ECHO, True)
+    feed(proto, neg(DO, ECHO) + neg(DONT, ECHO))
+    assert not proto.local_enabled(ECHO)
+    # We still want ECHO, so a later DO ECHO from the peer is accepted.
+    _, events, replies = feed(proto, neg(DO, ECHO))
+    assert replies == neg(WILL, ECHO)
+    assert events == [OptionChanged(ECHO, local=True, enabled=True)]
+
+    proto.request_remote(NAWS, False)  # no longer interested in NAWS
+    assert feed(proto, neg(WILL, NAWS))[2] == neg(DONT, NAWS)
+
+
+def test_option_range_checks() -> None:
+    proto = TelnetProtocol()
+    assert not proto.local_enabled(-1)
+    assert not proto.remote_enabled(256)
+    with pytest.raises(ValueError):
+        proto.request_local(256, True)
+    with pytest.raises(ValueError):
+        proto.request_remote(-1, True)
+
+
+# ------------------------------------------------------------- subnegotiations
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(255, 24), (80, 255), (0xFFFF, 0xFF00), (0x01FF, 0xFF01), (0, 0)]
+)
+def test_naws_with_ff_bytes(width: int, height: int) -> None:
+    proto = TelnetProtocol()
+    data = naws(width, height)
+    assert data.count(b"\xff\xff") >= 1 or (width, height) == (0, 0)
+    out, events, _ = feed(proto, data + b"after")
+    assert out == b"after"
+    assert events == [WindowSize(width, height)]
+
+
+def test_naws_literal_width_255_bytes() -> None:
+    proto = TelnetProtocol()
+    raw = bytes((IAC, SB, NAWS, 0, IAC, IAC, 0, 24, IAC, SE))
+    assert feed(proto, raw)[1] == [WindowSize(255, 24)]
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00\x50", b"\x00\x50\x00", b"\x00\x50\x00\x18\x00"])
+def test_naws_wrong_length_is_an_error(payload: bytes) -> None:
+    proto = TelnetProtocol()
+    out, events, _ = feed(proto, sb(NAWS, payload) + b"ok")
+    assert out == b"ok"
+    assert len(events) == 1
+    assert isinstance(events[0], ProtocolError)
+
+
+def test_ttype_name_is_sanitised() -> None:
+    proto = TelnetProtocol()
+    _, events, _ = feed(proto, ttype_is(b"  XTERM\x1b[31m\xe9\x00 "))
+    assert events == [TerminalType("XTERM[31m")]
+
+
+def test_ttype_name_is_truncated() -> None:
+    proto = TelnetProtocol()
+    _, events, _ = feed(proto, ttype_is(b"A" * 200))
+    assert events == [TerminalType("A" * 64)]
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x01", b"\x02vt100", b"\x00", b"\x00 \x01 "])
+def test_bad_ttype_subnegotiation_is_an_error(payload: bytes) -> None:
+    proto = TelnetProtocol()
+    out, events, _ = feed(proto, sb(TTYPE, payload) + b"ok")
+    assert out == b"ok"
+    assert len(events) == 1
+    assert isinstance(events[0], ProtocolError)
+
+
+def test_subnegotiation_without_option() -> None:
+    proto = TelnetProtocol()
+    out, events, _ = feed(proto, bytes((IAC, SB, IAC, SE)) + b"next")
+    assert out == b"next"
+    assert len(events) == 1
+    assert isinstance(events[0], ProtocolError)
+
+
+def test_unterminated_subnegotiation_then_command() -> None:
+    proto = TelnetProtocol()
+    stream = bytes((IAC, SB, NAWS, 0, 80)) + neg(WILL, TTYPE) + b"hello"
+    out, events, replies = feed(proto, stream)
+    assert out == b"hello"
+    assert len(events) == 2
+    assert isinstance(events[0], ProtocolError)
+    assert events[1] == OptionChanged(TTYPE, local=False, enabled=True)
+    assert replies == neg(DO, TTYPE) + TTYPE_SEND
+
+
+def test_unterminated_subnegotiation_then_simple_command() -> None:
+    proto = TelnetProtocol()
+    out, events, _ = feed(proto, bytes((IAC, SB, GMCP)) + b"abc" + bytes((IAC, NOP)) + b"x")
+    assert out == b"x"
+    assert isinstance(events[0], ProtocolError)
+    assert events[1:] == [Command(NOP)]
+
+
+def test_subnegotiation_without_option_then_command() -> None:
+    proto = TelnetProtocol()
+    out, events, _ = feed(proto, bytes((IAC, SB, IAC, AYT)) + b"x")
+    assert out == b"x"
+    assert isinstance(events[0], ProtocolError)
+    assert events[1:] == [Command(AYT)]
+
+
+def test_subnegotiation_at_the_cap_is_accepted() -> None:
+    proto = TelnetProtocol(max_subnegotiation=4)
+    _, events, _ = feed(proto, naws(300, 400))
+    assert events == [WindowSize(300, 400)]
+
+
+def test_oversize_subnegotiation_is_abandoned() -> None:
+    proto = TelnetProtocol(max_subnegotiation=8)
+    stream = bytes((IAC, SB, GMCP)) + b"12345678" + b"X" + b"tail" + neg(WILL, NAWS) + b"more"
+    out, events, replies = feed(proto, stream)
+    # The overflowing byte is dropped with the payload; everything after is data again.
+    assert out == b"tailmore"
+    assert len(events) == 2
+    assert isinstance(events[0], ProtocolError)
+    assert events[1] == OptionChanged(NAWS, local=False, enabled=True)
+    assert replies == neg(DO, NAWS)
+
+
+def test_oversize_subnegotiation_by_escaped_ff() -> None:
+    proto = TelnetProtocol(max_subnegotiation=3)
+    out, events, _ = feed(proto, bytes((IAC, SB, GMCP, 1, 2, 3, IAC, IAC)) + b"ok")
+    assert out == b"ok"
+    assert len(events) == 1
+    assert isinstance(events[0], ProtocolError)
+
+
+def test_oversize_subnegotiation_fed_in_pieces() -> None:
+    proto = TelnetProtocol(max_subnegotiation=16)
+    proto.receive_data(bytes((IAC, SB, GMCP)))
+    errors = 0
+    for _ in range(100):  # a peer that never ends its SB can't make us buffer forever
+        proto.receive_data(b"x" * 10)
+        errors += sum(isinstance(e, ProtocolError) for e in proto.events)
+        proto.events.clear()
+    assert errors == 1
+    assert proto.receive_data(b"plain") == b"plain"
+
+
+def test_byte_by_byte_matches_whole() -> None:
+    stream = (
+        b"hi\xff\xff"
+        + neg(WILL, NAWS)
+        + naws(255, 0xFF)
+        + neg(WILL, TTYPE)
+        + ttype_is(b"ansi")
+        + bytes((IAC, SB, NAWS, 1))
+        + neg(DO, ECHO)
+        + bytes((IAC, NOP))
+        + b"bye\r\n"
+    )
+    whole = TelnetProtocol()
+    expected = feed(whole, stream)
+    split = TelnetProtocol()
+    parts = [feed(split, stream[i : i + 1]) for i in range(len(stream))]
+    assert b"".join(p[0] for p in parts) == expected[0]
+    assert [e for p in parts for e in p[1]] == expected[1]
+    assert b"".join(p[2] for p in parts) == expected[2]
+
+
+# ------------------------------------------------------------------- properties
+
+OPTIONS = st.one_of(
+    st.sampled_from([ECHO, SGA, TTYPE, NAWS, GMCP, MCCP2, MSSP]), st.integers(0, 255)
+)
+
+_plain = st.binary(max_size=20).map(lambda b: b.replace(b"\xff", b""))
+_negotiation = st.builds(neg, st.sampled_from([WILL, WONT, DO, DONT]), OPTIONS)
+_command = st.integers(0, 255).map(lambda c: bytes((IAC, c)))
+_naws = st.builds(naws, st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+_naws_bad = st.binary(max_size=8).map(lambda p: sb(NAWS, p))
+_ttype = st.binary(max_size=80).map(ttype_is)
+_other_sb = st.builds(sb, OPTIONS, st.binary(max_size=40))
+_garbage = st.sampled_from(
+    [
+        b"\xff",
+        bytes((IAC, SB)),
+        bytes((IAC, SB, IAC, SE)),
+        bytes((IAC, SB, NAWS, 0, 80)),
+        bytes((IAC, SB, GMCP)),
+        bytes((IAC, SE)),
+        bytes((IAC, SB, IAC, IAC)),
+        bytes((IAC, WILL)),
+    ]
+)
+_piece = st.one_of(
+    _plain,
+    st.just(b"\xff\xff"),
+    _negotiation,
+    _command,
+    _naws,
+    _naws_bad,
+    _ttype,
+    _other_sb,
+    _garbage,
+    st.binary(max_size=30),
+)
+STREAMS = st.lists(_piece, max_size=30).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=2000), cap=st.integers(0, 64))
+def test_random_bytes_never_raise(data: bytes, cap: int) -> None:
+    proto = TelnetProtocol(max_subnegotiation=cap)
+    proto.initiate()
+    out = proto.receive_data(data)
+    assert len(out) <= len(data)
+    proto.data_to_send()
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=STREAMS, cap=st.integers(0, 80), initiate=st.booleans(), data=st.data())
+def test_splitting_never_changes_the_result(
+    stream: bytes, cap: int, initiate: bool, data: st.DataObject
+) -> None:
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=12).map(sorted), label="cuts")
+
+    whole = TelnetProtocol(max_subnegotiation=cap)
+    split = TelnetProtocol(max_subnegotiation=cap)
+    if initiate:
+        whole.initiate()
+        split.initiate()
+    out_whole = whole.receive_data(stream)
+    assert len(out_whole) <= len(stream)
+
+    bounds = [0, *cuts, len(stream)]
+    outs: list[bytes] = []
+    sent: list[bytes] = []
+    for lo, hi in itertools.pairwise(bounds):
+        outs.append(split.receive_data(stream[lo:hi]))
+        sent.append(split.data_to_send())
+
+    assert b"".join(outs) == out_whole
+    assert split.events == whole.events
+    assert b"".join(sent) == whole.data_to_send()
+    for option in range(256):
+        assert split.local_enabled(option) == whole.local_enabled(option)
+        assert split.remote_enabled(option) == whole.remote_enabled(option)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=st.binary(max_size=500))
+def test_escape_round_trips(payload: bytes) -> None:
+    proto = TelnetProtocol()
+    assert proto.receive_data(TelnetProtocol.escape(payload)) == payload
+    assert proto.events == []
+    assert proto.data_to_send() == b""
+
+
+_request = st.tuples(st.booleans(), st.booleans(), OPTIONS, st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(_request, st.booleans()), max_size=25))
+def test_two_peers_never_loop_and_agree(
+    steps: list[tuple[tuple[bool, bool, int, bool], bool]],
+) -> None:
+    """Two instances wired back to back: negotiation always settles, and both sides agree."""
+    a = TelnetProtocol()
+    b = TelnetProtocol()
+    a.initiate()
+    b.initiate()
+
+    def pump(limit: int) -> int:
+        rounds = 0
+        while True:
+            to_b, to_a = a.data_to_send(), b.data_to_send()
+            if not to_a and not to_b:
+                return rounds
+            rounds += 1
+            assert rounds <= limit, "negotiation did not settle"
+            b.receive_data(to_b)
+            a.receive_data(to_a)
+
+    for (use_a, local, option, enabled), deliver in steps:
+        proto = a if use_a else b
+        if local:
+            proto.request_local(option, enabled)
+        else:
+            proto.request_remote(option, enabled)
+        if deliver:  # otherwise requests pile up and cross on the wire
+            pump(8)
+    pump(8)
+    for option in range(256):
+        assert a.local_enabled(option) == b.remote_enabled(option)
+        assert a.remote_enabled(option) == b.local_enabled(option)
