@@ -286,8 +286,12 @@ class Service:
     async def serve(self) -> None:
         """Start, then wait until the service is stopped."""
         await self.start()
-        assert self._stopped is not None
-        await self._stopped.wait()
+        await self.wait_stopped()
+
+    async def wait_stopped(self) -> None:
+        """Wait until a started service has stopped (returns at once if never started)."""
+        if self._stopped is not None:
+            await self._stopped.wait()
 
     def run(self, **settings: Any) -> None:
         """Run until SIGINT/SIGTERM or :meth:`stop`; blocking. Errors exit with one line."""

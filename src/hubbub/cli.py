@@ -1,0 +1,111 @@
+"""The ``hubbub`` command: ``hubbub run PATH_OR_MODULE[:attr] [options]``.
+
+Every expected failure (a missing file or attribute, a bad setting or URL, a
+port in use) is one line on stderr and a non-zero exit status; tracebacks
+are kept for bugs in the application's own code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import SettingsError
+from .service import Service
+
+__all__ = ["load_service", "main"]
+
+
+class AppError(Exception):
+    """The target named on the command line cannot be loaded."""
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    head, sep, attr = target.rpartition(":")
+    # "C:\\app.py" or "app.py" has no attribute part.
+    if sep and attr.isidentifier() and len(head) > 1:
+        return head, attr
+    return target, "service"
+
+
+def load_service(target: str) -> Service:
+    """Import ``PATH_OR_MODULE[:attr]`` and return the Service it names."""
+    where, attr = _split_target(target)
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        path = Path(where)
+        if not path.is_file():
+            raise AppError(f"no such file: {where}")
+        module_name = f"hubbub_app_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise AppError(f"cannot import {where}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        sys.path.insert(0, str(path.resolve().parent))
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            if exc.name and where.startswith(exc.name):
+                raise AppError(f"no module named {where!r}") from None
+            raise
+    try:
+        found: Any = getattr(module, attr)
+    except AttributeError:
+        raise AppError(f"{where} has no attribute {attr!r}") from None
+    if not isinstance(found, Service):
+        raise AppError(f"{where}:{attr} is a {type(found).__name__}, not a hubbub.Service")
+    return found
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hubbub", description="Run hubbub services.", allow_abbrev=False
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run a service", allow_abbrev=False)
+    run.add_argument(
+        "target",
+        metavar="PATH_OR_MODULE[:attr]",
+        help="a .py file or importable module; attr defaults to 'service'",
+    )
+    run.add_argument(
+        "--listen",
+        action="append",
+        metavar="URL",
+        help="listen on URL (repeatable), e.g. telnet://0.0.0.0:4000 or tcp://[::1]:0",
+    )
+    run.add_argument("--config", metavar="FILE", help="TOML settings file")
+    run.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
+    run.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), help="event loop")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        service = load_service(args.target)
+        if args.config:
+            service.settings.load_file(args.config)
+        flags = {
+            "listen": args.listen,
+            "log_level": args.log_level,
+            "loop": args.loop,
+        }
+        service.settings.update(
+            "cli", {k: v for k, v in flags.items() if v is not None}, origin="command line"
+        )
+    except (AppError, SettingsError) as exc:
+        print(f"hubbub: {exc}", file=sys.stderr)
+        return 2
+    service.run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Service lifecycle, listeners, broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+import hubbub
+from hubbub import events
+
+from .conftest import Start, connect, until
+
+
+def record_lifecycle(service: hubbub.Service) -> list[str]:
+    seen: list[str] = []
+    for cls in (events.PreStart, events.PostStart, events.PreStop, events.PostStop):
+        service.listen(cls, lambda e, n=cls.__name__: seen.append(n))
+    service.listen(events.ListenStart, lambda e: seen.append(f"ListenStart {e.server.name}"))
+    service.listen(events.ListenStop, lambda e: seen.append(f"ListenStop {e.server.name}"))
+    service.listen(events.Disconnect, lambda e: seen.append("Disconnect"))
+    return seen
+
+
+async def test_lifecycle_order_and_prestop_can_write() -> None:
+    service = hubbub.Service(
+        listen=["tcp://127.0.0.1:0?name=one", "telnet://127.0.0.1:0?name=two"]
+    )
+    seen = record_lifecycle(service)
+    service.listen(events.PreStop, lambda e: service.write_all("going down"))
+    await service.start()
+    assert seen == ["PreStart", "ListenStart one", "ListenStart two", "PostStart"]
+    a = await connect(service, 0)
+    b = await connect(service, 1)
+    await until(lambda: len(service.clients) == 2)
+    seen.clear()
+    await service.stop()
+    assert seen == [
+        "PreStop", "Disconnect", "Disconnect", "ListenStop one", "ListenStop two", "PostStop",
+    ]
+    assert await a.read_line() == "going down"
+    assert await b.read_line() == "going down"
+    assert await a.closed() and await b.closed()
+    await service.stop()  # idempotent
+    await a.close()
+    await b.close()
+
+
+async def test_servers_report_bound_addresses(start: Start) -> None:
+    service = await start(hubbub.Service(listen=["tcp://127.0.0.1:0", "telnet://127.0.0.1:0"]))
+    ports = [server.address[1] for server in service.servers if server.address]
+    assert len(ports) == 2 and all(p > 0 for p in ports) and ports[0] != ports[1]
+    assert [s.url for s in service.servers] == ["tcp://127.0.0.1:0", "telnet://127.0.0.1:0"]
+    for server in service.servers:
+        assert server.address is not None
+        with socket.create_connection(server.address[:2], timeout=2):
+            pass
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_ipv6_listener(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://[::1]:0"])
+    service.listen(events.Receive, lambda e: e.client.write(e.data.upper()))
+    await start(service)
+    assert service.servers[0].address is not None
+    assert service.servers[0].address[0] == "::1"
+    client = await connect(service)
+    await client.send("six")
+    assert await client.read_line() == "SIX"
+    await client.close()
+
+
+async def test_start_twice_is_an_error(start: Start) -> None:
+    service = await start()
+    with pytest.raises(RuntimeError, match="running"):
+        await service.start()
+
+
+async def test_port_in_use_raises_listen_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        service = hubbub.Service(listen=[f"tcp://127.0.0.1:{port}"])
+        with pytest.raises(hubbub.ListenError, match="address already in use"):
+            await service.start()
+        # A failed start leaves the service stopped and startable again.
+        service.settings.listen = ["tcp://127.0.0.1:0"]
+        await service.start()
+        await service.stop()
+
+
+async def test_restart_after_stop(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service.listen(events.Receive, lambda e: e.client.write("pong"))
+    for _ in range(2):
+        await service.start()
+        client = await connect(service)
+        await client.send("ping")
+        assert await client.read_line() == "pong"
+        await service.stop()
+        await client.close()
+
+
+async def test_write_all_exclude_filter_newline(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    clients: dict[str, hubbub.Client] = {}
+
+    @service.listen(events.Receive)
+    def name(event: events.Receive) -> None:
+        if not hasattr(event.client, "name"):
+            event.client.name = event.data
+            clients[event.data] = event.client
+
+    await start(service)
+    socks = {}
+    for who in ("a", "b", "c"):
+        socks[who] = await connect(service)
+        await socks[who].send(who)
+    await until(lambda: len(clients) == 3)
+
+    service.write_all("to all")
+    service.write_all("not a", exclude=clients["a"])
+    service.write_all("only c", exclude=[clients["a"], clients["b"]])
+    service.write_all("filtered", filter=lambda c: c.name != "c")
+    service.write_all("x", "y", newline=False)
+    service.write_all("")
+    assert await socks["a"].expect("x\r\ny") == "to all\r\nfiltered\r\nx\r\ny"
+    assert await socks["b"].expect("x\r\ny") == "to all\r\nnot a\r\nfiltered\r\nx\r\ny"
+    assert await socks["c"].expect("x\r\ny") == "to all\r\nnot a\r\nonly c\r\nx\r\ny"
+    for sock in socks.values():
+        assert await sock.read_line() == ""
+        await sock.close()
+
+
+async def test_write_all_encodes_per_client_encoding(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    ready: list[hubbub.Client] = []
+
+    @service.listen(events.Receive)
+    def choose(event: events.Receive) -> None:
+        event.client.encoding = event.data
+        ready.append(event.client)
+
+    await start(service)
+    utf = await connect(service)
+    latin = await connect(service, encoding="latin-1")
+    await utf.send("utf-8")
+    await latin.send("latin-1")
+    await until(lambda: len(ready) == 2)
+    service.write_all("naïve ☃")
+    assert await utf.read_line() == "naïve ☃"
+    assert await latin.read_line() == "naïve ?"  # unencodable characters become '?'
+    await utf.close()
+    await latin.close()
+
+
+async def test_server_filter_by_name(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0?name=game", "tcp://127.0.0.1:0?name=admin"])
+    service.listen(events.Receive, lambda e: e.client.write("admin says " + e.data), server="admin")
+    service.listen(events.Receive, lambda e: e.client.write("game says " + e.data), server="game")
+    await start(service)
+    game = await connect(service, 0)
+    admin = await connect(service, 1)
+    await game.send("hi")
+    await admin.send("hi")
+    assert await game.read_line() == "game says hi"
+    assert await admin.read_line() == "admin says hi"
+    await game.close()
+    await admin.close()
+
+
+async def test_stop_cancels_suspended_handlers() -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    outcomes: list[str] = []
+
+    @service.listen(events.Connect)
+    def prompt(event: events.Connect):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        finally:
+            outcomes.append("generator closed")
+
+    @service.listen(events.Receive)
+    async def forever(event: events.Receive) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcomes.append("task cancelled")
+            raise
+
+    await service.start()
+    waiting = await connect(service)
+    busy = await connect(service)
+    await until(lambda: len(service.clients) == 2)
+    await busy.send("first")  # answers its prompt
+    await busy.send("stuck")  # then never returns
+    await until(lambda: "generator closed" in outcomes)
+    outcomes.clear()
+    await service.stop()
+    assert sorted(outcomes) == ["generator closed", "task cancelled"]
+    await waiting.close()
+    await busy.close()
+
+
+async def test_max_connections_turns_away_with_message(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_connections=2)
+    connects: list[hubbub.Client] = []
+    service.listen(events.Connect, lambda e: connects.append(e.client))
+    await start(service)
+    first = await connect(service)
+    second = await connect(service)
+    third = await connect(service)
+    assert "server is full" in await third.read_line()
+    assert await third.closed()
+    assert len(connects) == 2 and len(service.clients) == 2
+    await first.close()
+    await until(lambda: len(service.clients) == 1)
+    fourth = await connect(service)
+    await until(lambda: len(connects) == 3)
+    for c in (second, third, fourth):
+        await c.close()
