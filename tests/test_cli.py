@@ -215,11 +215,6 @@ def test_port_in_use(kind: str, busy_port: int) -> None:
     assert_one_line_error(result, f"cannot listen on {url}: address already in use")
 
 
-@pytest.mark.xfail(
-    reason="bug: service.py _open raises ListenError(errno, msg), an OSError, whose str() "
-    "is '[Errno 98] msg', so the line reads 'hubbub: [Errno 98] cannot listen on ...'",
-    strict=True,
-)
 def test_port_in_use_exact_line(busy_port: int) -> None:
     url = f"telnet://127.0.0.1:{busy_port}"
     result = run_cli("module", "run", "examples/chat.py", "--listen", url)
@@ -244,13 +239,6 @@ def test_bad_environment_variable() -> None:
     assert_one_line_error(result, "'max_line_length'", "HUBBUB_MAX_LINE_LENGTH")
 
 
-@pytest.mark.xfail(
-    reason="bug: cli.load_service reports 'no module named <target>' when the target "
-    "exists but itself imports a missing module whose name is a prefix of the target "
-    "(where.startswith(exc.name) should be where == exc.name or "
-    "where.startswith(exc.name + '.'))",
-    strict=True,
-)
 def test_missing_import_inside_app_is_not_reported_as_missing_app(tmp_path: Path) -> None:
     (tmp_path / "appmod_x.py").write_text("import appmod\n")
     result = run_cli("module", "run", "appmod_x", PYTHONPATH=str(tmp_path))
@@ -322,15 +310,7 @@ def test_cli_listen_beats_environment(spawn: Any) -> None:
     "kind",
     [
         "module",
-        pytest.param(
-            "script",
-            marks=pytest.mark.xfail(
-                reason="bug: the hubbub console script does not put the current directory "
-                "on sys.path (python -m does), so 'hubbub run pkg.module' cannot import "
-                "modules of the project it is run in (cli.load_service)",
-                strict=True,
-            ),
-        ),
+        "script",
     ],
 )
 def test_module_target(kind: str, spawn: Any) -> None:

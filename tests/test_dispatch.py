@@ -205,7 +205,7 @@ def test_listen_rejects_non_events_and_non_handlers() -> None:
     class NotAHandler:
         pass
 
-    with pytest.raises(TypeError, match="not a hubbub.Handler"):
+    with pytest.raises(TypeError, match=r"not a hubbub\.Handler"):
         service.listen(Custom, NotAHandler)
 
     async def agen(event: events.Event):  # type: ignore[no-untyped-def]

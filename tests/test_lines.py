@@ -115,12 +115,6 @@ def test_feeding_empty_bytes_does_nothing() -> None:
     assert buf.feed(b"\n") == [b"ab"]
 
 
-@pytest.mark.xfail(
-    reason="bug: LineBuffer.feed(b'') clears the after-CR state (lines.py feed(), "
-    "'self._after_cr = False' runs before 'if not data'), so CR | b'' | LF gives an "
-    "extra empty line",
-    strict=True,
-)
 def test_empty_chunk_between_cr_and_lf_keeps_one_ending() -> None:
     buf = LineBuffer()
     assert buf.feed(b"a\r") == [b"a"]

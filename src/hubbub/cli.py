@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,13 @@ def load_service(target: str) -> Service:
         sys.path.insert(0, str(path.resolve().parent))
         spec.loader.exec_module(module)
     else:
+        # As with "python -m": modules of the project the command is run in.
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
-            if exc.name and where.startswith(exc.name):
+            if exc.name and (where == exc.name or where.startswith(exc.name + ".")):
                 raise AppError(f"no module named {where!r}") from None
             raise
     try:
@@ -59,7 +63,7 @@ def load_service(target: str) -> Service:
     except AttributeError:
         raise AppError(f"{where} has no attribute {attr!r}") from None
     if not isinstance(found, Service):
-        raise AppError(f"{where}:{attr} is a {type(found).__name__}, not a hubbub.Service")
+        raise AppError(f"{where}:{attr} is not a hubbub.Service (it is {type(found).__name__!r})")
     return found
 
 

@@ -405,14 +405,20 @@ class Dispatcher:
                 inbox.readers.remove(susp)
         susp.event._finish()
 
-    def close_inbox(self, inbox: Inbox) -> None:
-        """The client is gone: end what waits on it and drop what queued for it."""
+    def close_inbox(self, inbox: Inbox) -> bool:
+        """The client is gone: end what waits on it and drop what queued for it.
+
+        True if an async reader was woken with :class:`Disconnected`; it runs
+        on the loop's next turn.
+        """
         inbox.closed = True
+        woke = False
         for reader in list(inbox.readers):
             if isinstance(reader, asyncio.Future) and not reader.done():
                 reader.set_exception(Disconnected())
                 # Nobody may await it (a cancelled reader); keep asyncio quiet.
                 reader.exception()
+                woke = True
         inbox.readers.clear()
         for susp in list(inbox.suspended):
             self._abandon(susp)
@@ -422,6 +428,7 @@ class Dispatcher:
                 if isinstance(item, Event):
                     item._finish()
             inbox.items.clear()
+        return woke
 
     def cancel_all(self) -> None:
         """Stop every suspended chain (service shutdown)."""

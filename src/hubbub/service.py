@@ -182,8 +182,14 @@ class Service:
         if self._clients.pop(client.id, None) is None:
             return
         client.connected = False
-        self.dispatcher.close_inbox(client._inbox)
         log.info("%r disconnected", client)
+        if self.dispatcher.close_inbox(client._inbox):
+            # Let the woken reader end first (one loop turn, never longer).
+            asyncio.get_running_loop().call_soon(self._disconnected, client)
+        else:
+            self._disconnected(client)
+
+    def _disconnected(self, client: Client) -> None:
         event = self.dispatcher.trigger(events.Disconnect(client=client, server=client.server))
         if self._state == "stopping":
             if event._pending:
@@ -223,7 +229,9 @@ class Service:
             reason = exc.strerror or str(exc)
             if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
                 reason = "address already in use"
-            raise ListenError(exc.errno, f"cannot listen on {server.url}: {reason}") from None
+            error = ListenError(f"cannot listen on {server.url}: {reason}")
+            error.errno = exc.errno
+            raise error from None
 
     async def stop(self) -> None:
         """Stop gracefully: ``PreStop``, ``Disconnect`` per client, ``ListenStop``, ``PostStop``."""

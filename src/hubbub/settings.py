@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,7 +57,12 @@ def _seconds(value: Any, text: bool) -> float:
             value = float(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a number of seconds") from None
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{value!r} is not a number of seconds >= 0")
     return float(value)
 
@@ -75,9 +81,11 @@ def _encoding(value: Any, text: bool) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not an encoding name")
     try:
-        codecs.lookup(value)
+        info = codecs.lookup(value)
     except LookupError:
         raise ValueError(f"unknown encoding {value!r}") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError(f"{value!r} is not a text encoding")
     return value
 
 

@@ -45,6 +45,8 @@ class LineBuffer:
 
     def feed(self, data: bytes) -> list[bytes | LineTooLong]:
         """Add bytes; return the lines they complete (without their endings)."""
+        if not data:
+            return []
         if self._after_cr:
             self._after_cr = False
             if data[:1] in (b"\n", b"\0"):

@@ -60,6 +60,7 @@ class StreamConnection(asyncio.Protocol):
             newline=settings.newline,
         )
         client._raw = self._raw
+        client._inbox.flow = self._flow
         self.client = client
         if not self._host.accept(client):
             self.client = None
@@ -160,6 +161,16 @@ class StreamConnection(asyncio.Protocol):
                 asyncio.get_running_loop().call_soon(self._feed, client, partial)
 
     # --- helpers ----------------------------------------------------------------
+
+    def _flow(self, reading: bool) -> None:
+        """Stop reading while the client's queue is full; TCP then holds the sender back."""
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        if reading:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
 
     def _check_buffer(self) -> None:
         transport = self._transport
