@@ -339,3 +339,18 @@ def test_echo_over_ipv6(spawn: Any) -> None:
         assert client.read_line() == "ünïcode ✓"
     assert server.stop(signal.SIGINT) == 0
     assert "Traceback" not in server.stderr_text
+
+
+@pytest.mark.parametrize(("loop", "expected"), [("asyncio", "asyncio."), ("uvloop", "uvloop.")])
+def test_loop_flag_selects_the_event_loop(spawn: Any, loop: str, expected: str) -> None:
+    pytest.importorskip(loop)
+    server = spawn(
+        [*COMMANDS["module"], "run", "examples/echo.py", "--listen", "tcp://127.0.0.1:0",
+         "--loop", loop]
+    )
+    with TestClient(server.address(), timeout=TIMEOUT) as client:
+        client.send("loop")
+        assert client.read_line() == "loop"
+    assert server.stop() == 0
+    found = re.search(r"event loop: (\S+)", server.stderr_text)
+    assert found is not None and found.group(1).startswith(expected), server.stderr_text

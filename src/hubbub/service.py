@@ -206,6 +206,8 @@ class Service:
         self._state = "starting"
         self._stopped = asyncio.Event()
         logging.getLogger("hubbub").setLevel(self.settings.log_level)
+        loop = asyncio.get_running_loop()
+        log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
         try:
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
             await self.trigger(events.PreStart(service=self))
