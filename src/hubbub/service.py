@@ -206,8 +206,6 @@ class Service:
         self._state = "starting"
         self._stopped = asyncio.Event()
         logging.getLogger("hubbub").setLevel(self.settings.log_level)
-        loop = asyncio.get_running_loop()
-        log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
         try:
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
             await self.trigger(events.PreStart(service=self))
@@ -222,6 +220,8 @@ class Service:
             self._stopped.set()
             raise
         self._state = "running"
+        loop = asyncio.get_running_loop()
+        log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
         await self.trigger(events.PostStart(service=self))
 
     async def _open(self, server: Server) -> None:
