@@ -115,6 +115,10 @@ class Inbox:
         return fut
 
 
+def _matches(event: Event, filters: tuple[tuple[str, Any], ...]) -> bool:
+    return all(getattr(event, key, _MISSING) == value for key, value in filters)
+
+
 def _describe(handler: Any) -> str:
     return getattr(handler, "__qualname__", None) or repr(handler)
 
@@ -182,19 +186,16 @@ class Dispatcher:
     # --- running ----------------------------------------------------------------
 
     def trigger(self, event: E) -> E:
+        inbox: Inbox | None = None
         client = event.__dict__.get("client")
-        inbox: Inbox | None
-        try:
-            inbox = client._inbox  # type: ignore[union-attr]
-        except AttributeError:
-            inbox = None
-        if inbox is not None and (inbox.suspended or inbox.items):
-            event._pending = True
-            inbox.push(event)
-            return event
-        try:
-            chain = self._chains[event.__class__]
-        except KeyError:
+        if client is not None:
+            inbox = getattr(client, "_inbox", None)
+            if inbox is not None and (inbox.suspended or inbox.items):
+                event._pending = True
+                inbox.push(event)
+                return event
+        chain = self._chains.get(event.__class__)
+        if chain is None:
             chain = self.chain_for(event.__class__)
         self._run(event, chain, 0, inbox, None)
         return event
@@ -206,12 +207,10 @@ class Dispatcher:
             inbox.push(data)
             self._pump(inbox)
             return
-        event = Receive(client=client, server=client.server, data=data)
-        try:
-            chain = self._chains[Receive]
-        except KeyError:
+        chain = self._chains.get(Receive)
+        if chain is None:
             chain = self.chain_for(Receive)
-        self._run(event, chain, 0, inbox, None)
+        self._run(Receive(client=client, server=client.server, data=data), chain, 0, inbox, None)
 
     def _run(
         self,
@@ -221,19 +220,17 @@ class Dispatcher:
         inbox: Inbox | None,
         susp: Suspension | None,
     ) -> None:
-        """Run ``chain[i:]`` for ``event`` until it ends or a handler suspends."""
-        n = len(chain)
-        while i < n and not event.stopped:
-            call, filters, handler = chain[i]
+        """Run ``chain[i:]`` for ``event`` until it ends or a handler suspends.
+
+        Plain functions run inline; anything that suspends is handed to
+        :meth:`_suspended`, which records where to resume.
+        """
+        for call, filters, handler in chain[i:] if i else chain:
+            if event.stopped:
+                break
             i += 1
-            if filters is not None:
-                for key, value in filters:
-                    if getattr(event, key, _MISSING) != value:
-                        break
-                else:
-                    filters = None
-                if filters is not None:
-                    continue
+            if filters is not None and not _matches(event, filters):
+                continue
             try:
                 result = call(event)
             except Exception:
@@ -241,24 +238,38 @@ class Dispatcher:
                 continue
             if result is None:
                 continue
-            if type(result) is GeneratorType:
-                if self._start_generator(result, handler, event, inbox):
-                    susp = self._suspend(susp, event, chain, i, inbox)
-                    susp.gen = result
-                    assert inbox is not None
-                    inbox.readers.append(susp)
-                    self._pump(inbox)
-                    return
-            elif type(result) is CoroutineType or asyncio.iscoroutine(result):
-                susp = self._suspend(susp, event, chain, i, inbox)
-                susp.task = asyncio.get_running_loop().create_task(
-                    self._drive(susp, result, handler)
-                )
+            if self._suspended(result, handler, event, chain, i, inbox, susp):
                 return
         if susp is not None:
             self._release(susp)
         elif event._pending:
             event._finish()
+
+    def _suspended(
+        self,
+        result: Any,
+        handler: Any,
+        event: Event,
+        chain: tuple[Binding, ...],
+        i: int,
+        inbox: Inbox | None,
+        susp: Suspension | None,
+    ) -> bool:
+        """Act on what a handler returned; True if the chain is now suspended at ``i``."""
+        if type(result) is GeneratorType:
+            if not self._start_generator(result, handler, event, inbox):
+                return False
+            assert inbox is not None
+            susp = self._suspend(susp, event, chain, i, inbox)
+            susp.gen = result
+            inbox.readers.append(susp)
+            self._pump(inbox)
+            return True
+        if type(result) is CoroutineType or asyncio.iscoroutine(result):
+            susp = self._suspend(susp, event, chain, i, inbox)
+            susp.task = asyncio.get_running_loop().create_task(self._drive(susp, result, handler))
+            return True
+        return False
 
     def _start_generator(
         self, gen: Generator[Any, Any, Any], handler: Any, event: Event, inbox: Inbox | None
