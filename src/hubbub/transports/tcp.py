@@ -42,6 +42,9 @@ class StreamConnection(asyncio.Protocol):
         self._paused = False
         self._drain: list[asyncio.Future[None]] = []
         self._close_timer: asyncio.TimerHandle | None = None
+        # While a read is being handled, this client's own output is collected
+        # here and written once at the end: one send() per packet, not per line.
+        self._corked: list[bytes] | None = None
         self._warned_long = False
         self.client: Client | None = None
 
@@ -73,20 +76,29 @@ class StreamConnection(asyncio.Protocol):
         if client is None or self._closing:
             return
         if self._raw:
-            self._feed(client, data)
-            return
-        lines = self._lines.feed(data)
-        if not lines:
-            return
-        feed = self._feed
-        encoding = client.encoding
-        for line in lines:
-            if self._closing:
-                break  # close() from a handler: later input is not acted on
-            if line is TOO_LONG:
-                self._too_long(client)
-            else:
-                feed(client, line.decode(encoding, "replace"))  # type: ignore[union-attr]
+            lines: list[Any] = [data]
+        else:
+            lines = self._lines.feed(data)
+            if not lines:
+                return
+        corked: list[bytes] = []
+        self._corked = corked
+        try:
+            feed = self._feed
+            encoding = client.encoding
+            for line in lines:
+                if self._closing:
+                    break  # close() from a handler: later input is not acted on
+                if line is TOO_LONG:
+                    self._too_long(client)
+                elif self._raw:
+                    feed(client, line)
+                else:
+                    feed(client, line.decode(encoding, "replace"))
+        finally:
+            self._corked = None
+            if corked:
+                self._write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def eof_received(self) -> bool | None:
         # A half-closed peer is finished with us; close our side too.
@@ -114,6 +126,13 @@ class StreamConnection(asyncio.Protocol):
     # --- Connection interface (used by Client) ---------------------------------
 
     def send(self, data: bytes) -> None:
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        """Queue bytes as they are (no transport-level escaping)."""
+        if self._corked is not None:
+            self._corked.append(data)
+            return
         transport = self._transport
         if transport is None or self._closing:
             return
@@ -121,10 +140,19 @@ class StreamConnection(asyncio.Protocol):
         if self._paused:
             self._check_buffer()
 
+    def _uncork(self) -> None:
+        corked = self._corked
+        if corked:
+            self._corked = None
+            self._write(b"".join(corked))
+            corked.clear()
+            self._corked = corked
+
     def close(self) -> None:
         transport = self._transport
         if transport is None or self._closing:
             return
+        self._uncork()
         self._closing = True
         transport.close()
         # A peer that never reads must not hold the socket open forever.
@@ -133,11 +161,14 @@ class StreamConnection(asyncio.Protocol):
         )
 
     def abort(self) -> None:
+        if self._corked:
+            self._corked.clear()
         if self._transport is not None:
             self._closing = True
             self._transport.abort()
 
     async def flush(self) -> None:
+        self._uncork()
         transport = self._transport
         if transport is None or transport.get_write_buffer_size() == 0:
             return
@@ -224,23 +255,23 @@ class TelnetConnection(StreamConnection):
             self._telnet_events(proto.events)
             proto.events = []
         reply = proto.data_to_send()
-        if reply and self._transport is not None:
-            self._transport.write(reply)
+        if reply:
+            self._write(reply)
         if data:
             super().data_received(data)
 
     def send(self, data: bytes) -> None:
         if b"\xff" in data:
             data = data.replace(b"\xff", b"\xff\xff")
-        super().send(data)
+        self._write(data)
 
     def set_echo(self, enabled: bool) -> None:
         # We "will echo" and then never do: the peer stops echoing locally.
         self._telnet.request_local(telnet.ECHO, not enabled)
         self._telnet.events.clear()
         reply = self._telnet.data_to_send()
-        if reply and self._transport is not None and not self._closing:
-            self._transport.write(reply)
+        if reply:
+            self._write(reply)
 
     def _telnet_events(self, found: list[telnet.TelnetEvent]) -> None:
         client = self.client
