@@ -49,6 +49,14 @@ def _normalise_newlines(text: str, newline: str) -> str:
 class Client:
     """A connected party. Set any attribute you like on it (``client.username``)."""
 
+    # Class-level defaults keep an idle client's own __dict__ small.
+    connected: bool = True
+    terminal: str | None = None
+    width: int | None = None
+    height: int | None = None
+    _echo = True
+    _raw = False
+
     def __init__(
         self,
         connection: Connection,
@@ -63,14 +71,8 @@ class Client:
         self.address = address
         self.server = server
         self.encoding = encoding
-        self.connected = True
-        self.terminal: str | None = None
-        self.width: int | None = None
-        self.height: int | None = None
         self._conn = connection
         self._newline = newline
-        self._echo = True
-        self._raw = False
         self._inbox = Inbox(self)
 
     # --- output -------------------------------------------------------------

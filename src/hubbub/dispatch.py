@@ -67,8 +67,10 @@ class Inbox:
 
     def __init__(self, owner: Any) -> None:
         self.owner = owner
-        self.items: deque[Input | Event] = deque()
-        self.readers: deque[Suspension | asyncio.Future[Input]] = deque()
+        # Both deques are made on first use: most clients never queue anything,
+        # and an idle connection should cost as little memory as possible.
+        self.items: deque[Input | Event] | None = None
+        self.readers: deque[Suspension | asyncio.Future[Input]] | None = None
         self.suspended: list[Suspension] = []
         self.flow: Callable[[bool], None] | None = None
         self.paused = False
@@ -76,12 +78,15 @@ class Inbox:
         self.closed = False
 
     def push(self, item: Input | Event) -> None:
+        if self.items is None:
+            self.items = deque()
         self.items.append(item)
         if not self.paused and len(self.items) > self.high_water and self.flow is not None:
             self.paused = True
             self.flow(False)
 
     def pop(self) -> Input | Event:
+        assert self.items is not None
         item = self.items.popleft()
         self._maybe_resume()
         return item
@@ -89,6 +94,8 @@ class Inbox:
     def take_line(self) -> Input | None:
         """Remove and return the first queued line, skipping queued events."""
         items = self.items
+        if not items:
+            return None
         for i, item in enumerate(items):
             if not isinstance(item, Event):
                 del items[i]
@@ -97,7 +104,7 @@ class Inbox:
         return None
 
     def _maybe_resume(self) -> None:
-        if self.paused and len(self.items) <= self.high_water // 2 and self.flow is not None:
+        if self.paused and len(self.items or ()) <= self.high_water // 2 and self.flow is not None:
             self.paused = False
             self.flow(True)
 
@@ -111,8 +118,13 @@ class Inbox:
         if line is not None:
             fut.set_result(line)
         else:
-            self.readers.append(fut)
+            self.add_reader(fut)
         return fut
+
+    def add_reader(self, reader: Suspension | asyncio.Future[Input]) -> None:
+        if self.readers is None:
+            self.readers = deque()
+        self.readers.append(reader)
 
 
 def _matches(event: Event, filters: tuple[tuple[str, Any], ...]) -> bool:
@@ -262,7 +274,7 @@ class Dispatcher:
             assert inbox is not None
             susp = self._suspend(susp, event, chain, i, inbox)
             susp.gen = result
-            inbox.readers.append(susp)
+            inbox.add_reader(susp)
             self._pump(inbox)
             return True
         if type(result) is CoroutineType or asyncio.iscoroutine(result):
@@ -348,15 +360,16 @@ class Dispatcher:
         inbox.pumping = True
         try:
             while inbox.items:
-                if inbox.readers:
-                    reader = inbox.readers[0]
+                readers = inbox.readers
+                if readers:
+                    reader = readers[0]
                     if isinstance(reader, asyncio.Future) and reader.done():
-                        inbox.readers.popleft()  # cancelled read(): forget it
+                        readers.popleft()  # cancelled read(): forget it
                         continue
                     line = inbox.take_line()
                     if line is None:
                         break
-                    inbox.readers.popleft()
+                    readers.popleft()
                     self._deliver(reader, line)
                 elif inbox.suspended:
                     break
@@ -389,7 +402,7 @@ class Dispatcher:
             self._failed(reader.chain[reader.index - 1][2], reader.event)
         else:
             assert reader.inbox is not None
-            reader.inbox.readers.append(reader)
+            reader.inbox.add_reader(reader)
             return
         reader.gen = None
         self._resume(reader)
@@ -412,7 +425,7 @@ class Dispatcher:
         if inbox is not None:
             if susp in inbox.suspended:
                 inbox.suspended.remove(susp)
-            if susp in inbox.readers:
+            if inbox.readers and susp in inbox.readers:
                 inbox.readers.remove(susp)
         susp.event._finish()
 
@@ -424,13 +437,13 @@ class Dispatcher:
         """
         inbox.closed = True
         woke = False
-        for reader in list(inbox.readers):
+        for reader in list(inbox.readers or ()):
             if isinstance(reader, asyncio.Future) and not reader.done():
                 reader.set_exception(Disconnected())
                 # Nobody may await it (a cancelled reader); keep asyncio quiet.
                 reader.exception()
                 woke = True
-        inbox.readers.clear()
+        inbox.readers = None
         for susp in list(inbox.suspended):
             self._abandon(susp)
         if inbox.items:
@@ -438,7 +451,7 @@ class Dispatcher:
             for item in inbox.items:
                 if isinstance(item, Event):
                     item._finish()
-            inbox.items.clear()
+            inbox.items = None
         return woke
 
     def cancel_all(self) -> None:

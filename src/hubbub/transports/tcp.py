@@ -28,6 +28,24 @@ BACKLOG = 2048
 class StreamConnection(asyncio.Protocol):
     """One client on a plain TCP socket (``tcp://``)."""
 
+    __slots__ = (
+        "_close_timeout",
+        "_close_timer",
+        "_closing",
+        "_corked",
+        "_drain",
+        "_feed",
+        "_host",
+        "_limit",
+        "_lines",
+        "_paused",
+        "_raw",
+        "_server",
+        "_transport",
+        "_warned_long",
+        "client",
+    )
+
     def __init__(self, host: Host, server: Server) -> None:
         settings = host.settings
         self._host = host
@@ -40,7 +58,7 @@ class StreamConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._closing = False
         self._paused = False
-        self._drain: list[asyncio.Future[None]] = []
+        self._drain: list[asyncio.Future[None]] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         # While a read is being handled, this client's own output is collected
         # here and written once at the end: one send() per packet, not per line.
@@ -173,6 +191,8 @@ class StreamConnection(asyncio.Protocol):
         if transport is None or transport.get_write_buffer_size() == 0:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._drain is None:
+            self._drain = []
         self._drain.append(waiter)
         # With both marks at 0 asyncio pauses us now and resumes us only once
         # the buffer is empty: a drain notification without polling.
@@ -220,7 +240,7 @@ class StreamConnection(asyncio.Protocol):
     def _wake_drain(self) -> None:
         if not self._drain:
             return
-        waiters, self._drain = self._drain, []
+        waiters, self._drain = self._drain, None
         if self._transport is not None and not self._closing:
             self._transport.set_write_buffer_limits()
         for waiter in waiters:
@@ -237,6 +257,8 @@ class StreamConnection(asyncio.Protocol):
 
 class TelnetConnection(StreamConnection):
     """One client speaking telnet (``telnet://``): negotiation is handled here."""
+
+    __slots__ = ("_telnet",)
 
     def __init__(self, host: Host, server: Server) -> None:
         super().__init__(host, server)
