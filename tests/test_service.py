@@ -232,3 +232,26 @@ async def test_max_connections_turns_away_with_message(start: Start) -> None:
     await until(lambda: len(connects) == 3)
     for c in (second, third, fourth):
         await c.close()
+
+
+async def test_batched_output_keeps_order_across_clients(start: Start) -> None:
+    # One packet of 600 lines: each line is broadcast and also answered to its
+    # sender, so writes are held in batches (and released early past the cap).
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0", "telnet://127.0.0.1:0"])
+
+    @service.listen(events.Receive)
+    def fan_out(event: events.Receive) -> None:
+        service.write_all(f"all {event.data}")
+        event.client.write(f"you {event.data}")
+
+    await start(service)
+    sender = await connect(service, 0)
+    listener = await connect(service, 1)
+    await until(lambda: len(service.clients) == 2)
+    await sender.send_raw(b"".join(b"m%d\xc3\xbf\r\n" % i for i in range(600)))
+    for i in range(600):
+        assert await sender.read_line() == f"all m{i}ÿ"
+        assert await sender.read_line() == f"you m{i}ÿ"
+        assert await listener.read_line() == f"all m{i}ÿ"
+    await sender.close()
+    await listener.close()

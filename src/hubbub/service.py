@@ -16,6 +16,7 @@ from .endpoints import parse_url
 from .errors import ListenError, SettingsError
 from .server import Server
 from .settings import Settings
+from .transports.base import WriteBatch
 from .transports.tcp import open_listener
 
 __all__ = ["ClientSet", "Service"]
@@ -69,6 +70,7 @@ class Service:
             self.settings.load_file(config)
         self.settings.load_env(os.environ)
         self.dispatcher = Dispatcher()
+        self.batch = WriteBatch()
         self._clients: dict[str, Client] = {}
         self.clients = ClientSet(self._clients)
         self.servers: list[Server] = []

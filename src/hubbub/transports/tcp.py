@@ -29,6 +29,7 @@ class StreamConnection(asyncio.Protocol):
     """One client on a plain TCP socket (``tcp://``)."""
 
     __slots__ = (
+        "_batch",
         "_close_timeout",
         "_close_timer",
         "_closing",
@@ -54,14 +55,14 @@ class StreamConnection(asyncio.Protocol):
         self._limit = settings.max_output_buffer
         self._close_timeout = settings.close_timeout
         self._feed = host.dispatcher.feed
+        self._batch = host.batch
         self._raw = server.endpoint.raw
         self._transport: asyncio.Transport | None = None
         self._closing = False
         self._paused = False
         self._drain: list[asyncio.Future[None]] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        # While a read is being handled, this client's own output is collected
-        # here and written once at the end: one send() per packet, not per line.
+        # Output held back while the service handles a packet (see WriteBatch).
         self._corked: list[bytes] | None = None
         self._warned_long = False
         self.client: Client | None = None
@@ -99,8 +100,8 @@ class StreamConnection(asyncio.Protocol):
             lines = self._lines.feed(data)
             if not lines:
                 return
-        corked: list[bytes] = []
-        self._corked = corked
+        batch = self._batch
+        batch.depth += 1
         try:
             feed = self._feed
             encoding = client.encoding
@@ -114,9 +115,9 @@ class StreamConnection(asyncio.Protocol):
                 else:
                     feed(client, line.decode(encoding, "replace"))
         finally:
-            self._corked = None
-            if corked:
-                self._write(corked[0] if len(corked) == 1 else b"".join(corked))
+            batch.depth -= 1
+            if not batch.depth:
+                batch.flush()
 
     def eof_received(self) -> bool | None:
         # A half-closed peer is finished with us; close our side too.
@@ -143,14 +144,27 @@ class StreamConnection(asyncio.Protocol):
 
     # --- Connection interface (used by Client) ---------------------------------
 
-    def send(self, data: bytes) -> None:
-        self._write(data)
-
     def _write(self, data: bytes) -> None:
         """Queue bytes as they are (no transport-level escaping)."""
-        if self._corked is not None:
-            self._corked.append(data)
+        if self._batch.depth:
+            corked = self._corked
+            if corked is None:
+                if self._closing:
+                    return
+                self._corked = [data]
+                self._batch.dirty.append(self)
+            else:
+                corked.append(data)
+                if len(corked) >= self._batch.max_held:
+                    self._corked = None
+                    self._put(b"".join(corked))
+                    self._corked = []
             return
+        self._put(data)
+
+    send = _write
+
+    def _put(self, data: bytes) -> None:
         transport = self._transport
         if transport is None or self._closing:
             return
@@ -158,19 +172,18 @@ class StreamConnection(asyncio.Protocol):
         if self._paused:
             self._check_buffer()
 
-    def _uncork(self) -> None:
+    def uncork(self) -> None:
+        """Write out what a batch held back (one write for all of it)."""
         corked = self._corked
+        self._corked = None
         if corked:
-            self._corked = None
-            self._write(b"".join(corked))
-            corked.clear()
-            self._corked = corked
+            self._put(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def close(self) -> None:
         transport = self._transport
         if transport is None or self._closing:
             return
-        self._uncork()
+        self.uncork()
         self._closing = True
         transport.close()
         # A peer that never reads must not hold the socket open forever.
@@ -179,14 +192,13 @@ class StreamConnection(asyncio.Protocol):
         )
 
     def abort(self) -> None:
-        if self._corked:
-            self._corked.clear()
+        self._corked = None
         if self._transport is not None:
             self._closing = True
             self._transport.abort()
 
     async def flush(self) -> None:
-        self._uncork()
+        self.uncork()
         transport = self._transport
         if transport is None or transport.get_write_buffer_size() == 0:
             return
