@@ -9,6 +9,7 @@ split is what lets WebSocket, TLS or a hot restart carry the same client.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +43,16 @@ class Connection(Protocol):
         """Switch between line framing and raw chunks."""
 
 
+# Ids are a random per-process prefix and a counter: unique without a system
+# call per connection, and never reused by a later process.
+_ID_PREFIX = secrets.token_hex(4)
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
 def _normalise_newlines(text: str, newline: str) -> str:
     return text.replace("\r\n", "\n").replace("\n", newline)
 
@@ -67,7 +78,7 @@ class Client:
         newline: str = "\r\n",
         client_id: str | None = None,
     ) -> None:
-        self.id: str = client_id or secrets.token_hex(8)
+        self.id: str = client_id or _new_id()
         self.address = address
         self.server = server
         self.encoding = encoding
