@@ -1,0 +1,1 @@
+"""hubbub benchmark suite: run with ``python -m bench`` from the repository root."""

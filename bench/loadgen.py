@@ -1,0 +1,531 @@
+"""Load generator worker.
+
+Runs as one long-lived process pinned to its own CPU. It reads one JSON command per
+line on stdin, drives the server named in it over loopback with uvloop + asyncio
+Protocols, and answers with one JSON result line on stdout.
+
+Every scenario first brings its connections to a known state (each connection has
+completed one request/response, or every client has seen a broadcast probe) so that
+connection setup and telnet negotiation never fall inside a measurement window.
+During a window it samples the server's CPU time from /proc/<pid>/stat and its own
+CPU time, so results carry "server CPU per unit of work" and "load generator CPU %".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+IAC, SB, SE = 255, 250, 240
+WILL, WONT, DO, DONT = 251, 252, 253, 254
+
+CONNECT_CONCURRENCY = 64
+
+# Every live client connection, so a failed scenario cannot leak sockets into the next.
+OPEN: set[Client] = set()
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds consumed so far by process ``pid`` (all threads)."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        stat = fh.read()
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def server_rss(pid: int) -> int:
+    """Resident set size of ``pid`` in bytes."""
+    with open(f"/proc/{pid}/statm", "rb") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+class Window:
+    """Wall time, server CPU and our own CPU between ``start()`` and ``stop()``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.s0 = server_cpu(self.pid)
+        self.c0 = time.process_time()
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.t0
+        return {
+            "wall_s": wall,
+            "server_cpu_s": server_cpu(self.pid) - self.s0,
+            "loadgen_cpu_pct": 100.0 * (time.process_time() - self.c0) / wall,
+        }
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+class Stats:
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+
+class Client(asyncio.Protocol):
+    """A line client that counts LF-terminated lines and answers telnet negotiation.
+
+    Telnet servers open with option negotiation; we refuse every option (DO -> WONT,
+    WILL -> DONT), which is what a plain NVT client does, and strip IAC sequences
+    before counting lines. Non-telnet servers never send 0xFF, so the fast path is a
+    single ``in`` test.
+    """
+
+    def __init__(self, stats: Stats, telnet: bool) -> None:
+        self.stats = stats
+        self.telnet = telnet
+        self.iac_tail = b""
+        self.transport: asyncio.Transport | None = None
+        self.received = 0
+        self.sent = 0
+        self.first_line: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+        OPEN.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        OPEN.discard(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if not self.first_line.done():
+            self.first_line.set_exception(ConnectionError("closed before first line"))
+            self.first_line.exception()  # mark retrieved: nobody may be waiting
+
+    def send(self, payload: bytes, lines: int) -> None:
+        self.sent += lines
+        self.transport.write(payload)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        if self.telnet and (self.iac_tail or 0xFF in data):
+            data = self.strip_telnet(data)
+        n = data.count(b"\n")
+        if n:
+            self.received += n
+            self.stats.lines += n
+            self.on_lines(data)
+
+    def on_lines(self, data: bytes) -> None:
+        if not self.first_line.done():
+            self.first_line.set_result(None)
+
+    def strip_telnet(self, data: bytes) -> bytes:
+        data = self.iac_tail + data
+        self.iac_tail = b""
+        out = bytearray()
+        replies = bytearray()
+        i, n = 0, len(data)
+        while i < n:
+            j = data.find(b"\xff", i)
+            if j < 0:
+                out += data[i:]
+                break
+            out += data[i:j]
+            if j + 1 >= n:
+                self.iac_tail = data[j:]
+                break
+            cmd = data[j + 1]
+            if cmd == IAC:
+                out.append(IAC)
+                i = j + 2
+            elif cmd in (WILL, WONT, DO, DONT):
+                if j + 2 >= n:
+                    self.iac_tail = data[j:]
+                    break
+                opt = data[j + 2]
+                if cmd == DO:
+                    replies += bytes((IAC, WONT, opt))
+                elif cmd == WILL:
+                    replies += bytes((IAC, DONT, opt))
+                i = j + 3
+            elif cmd == SB:
+                end = data.find(bytes((IAC, SE)), j + 2)
+                if end < 0:
+                    self.iac_tail = data[j:]
+                    break
+                i = end + 2
+            else:
+                i = j + 2
+        if replies and self.transport is not None:
+            self.transport.write(bytes(replies))
+        return bytes(out)
+
+
+class PingPong(Client):
+    """One line in flight: the next line goes out when the previous echo is back."""
+
+    line = b"ping hello world\r\n"
+    running = False
+
+    def on_lines(self, data: bytes) -> None:
+        super().on_lines(data)
+        if self.running and self.received >= self.sent:
+            self.send(self.line, 1)
+
+
+class Pipeline(Client):
+    """Keeps between ``batch`` and ``2 * batch`` lines in flight, refilling with one
+    write of ``batch`` lines whenever the backlog drops to ``batch`` or below."""
+
+    batch = 50
+    payload = b"".join(b"line %04d hello world\r\n" % i for i in range(50))
+    running = False
+
+    def on_lines(self, data: bytes) -> None:
+        super().on_lines(data)
+        if self.running:
+            while self.sent - self.received <= self.batch:
+                self.send(self.payload, self.batch)
+
+
+class Broadcaster(Client):
+    """A chat client. ``parse`` clients split lines and record delivery latency of
+    timestamped messages; senders send their next message when their own previous
+    one comes back through the server."""
+
+    def __init__(self, stats: Stats, telnet: bool, bc: BroadcastState) -> None:
+        super().__init__(stats, telnet)
+        self.bc = bc
+        self.parse = True
+        self.sender_id = -1
+        self.buf = b""
+        self.probe = -1
+
+    def send_message(self) -> None:
+        self.send(b"M%d %d\r\n" % (self.sender_id, time.perf_counter_ns()), 1)
+
+    def on_lines(self, data: bytes) -> None:
+        if not self.parse:
+            return
+        now = time.perf_counter_ns()
+        *lines, self.buf = (self.buf + data).split(b"\n")
+        bc = self.bc
+        for line in lines:
+            if line[:1] == b"M":
+                sid, stamp = line.split()
+                if bc.measuring:
+                    bc.latencies.append(now - int(stamp))
+                if int(sid[1:]) == self.sender_id and bc.sending:
+                    self.send_message()
+            elif line[:1] == b"P":
+                self.probe = int(line[1:])
+
+
+class BroadcastState:
+    def __init__(self) -> None:
+        self.measuring = False
+        self.sending = False
+        self.latencies: list[int] = []
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def open_many(
+    factory: Any,
+    host: str,
+    port: int,
+    count: int,
+    ping: bool = True,
+    concurrency: int = CONNECT_CONCURRENCY,
+) -> tuple[list[Any], int]:
+    """Open ``count`` connections with at most ``concurrency`` setups in flight.
+
+    With ``ping`` each setup includes one line sent and its echo received, so a
+    connection only counts as open once the server has accepted it and served it
+    (a client that only waits for its own connect() can outrun the server's
+    accept loop, overflow the listen backlog and then stall on SYN retransmits).
+    """
+    loop = asyncio.get_running_loop()
+    sem = asyncio.Semaphore(concurrency)
+    failures = 0
+
+    async def one() -> Any:
+        nonlocal failures
+        async with sem:
+            for _attempt in range(5):
+                try:
+                    _, proto = await loop.create_connection(factory, host, port)
+                except OSError:
+                    failures += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                if ping:
+                    proto.send(b"hi\r\n", 1)
+                    await asyncio.wait_for(proto.first_line, 30)
+                    proto.sent = proto.received = 0
+                return proto
+            raise ConnectionError(f"could not connect to {host}:{port}")
+
+    protos = await asyncio.gather(*(one() for _ in range(count)))
+    return list(protos), failures
+
+
+async def close_all(clients: list[Client]) -> None:
+    for c in clients:
+        if c.transport is not None:
+            c.transport.close()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(c.closed for c in clients)), 5)
+
+
+async def measure(
+    cmd: dict[str, Any], stats: Stats, on_start: Callable[[], object] | None = None
+) -> tuple[int, dict[str, float]]:
+    """Let the load run for ``cmd["warmup"]`` s, then measure for ``cmd["duration"]`` s.
+
+    Returns the lines received in the window and the window's times (see Window).
+    ``on_start`` is called as the window opens."""
+    await asyncio.sleep(cmd["warmup"])
+    win = Window(cmd["pid"])
+    n0 = stats.lines
+    if on_start is not None:
+        on_start()
+    win.start()
+    await asyncio.sleep(cmd["duration"])
+    n = stats.lines - n0
+    return n, win.stop()
+
+
+def percentile(values: list[int], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    idx = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
+    return float(values[idx])
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+async def pingpong(cmd: dict[str, Any]) -> dict[str, Any]:
+    stats = Stats()
+    (client,), _ = await open_many(
+        lambda: PingPong(stats, cmd["telnet"]), cmd["host"], cmd["port"], 1
+    )
+    client.running = True
+    client.send(client.line, 1)
+    n, res = await measure(cmd, stats)
+    client.running = False
+    await close_all([client])
+    res.update(
+        round_trips_per_s=n / res["wall_s"],
+        server_cpu_us_per_rt=1e6 * res["server_cpu_s"] / max(n, 1),
+        rtt_us=1e6 * res["wall_s"] / max(n, 1),
+    )
+    return res
+
+
+async def echo(cmd: dict[str, Any]) -> dict[str, Any]:
+    stats = Stats()
+    clients, _ = await open_many(
+        lambda: Pipeline(stats, cmd["telnet"]), cmd["host"], cmd["port"], cmd["connections"]
+    )
+    for c in clients:
+        c.running = True
+        c.send(c.payload, c.batch)
+        c.send(c.payload, c.batch)
+    n, res = await measure(cmd, stats)
+    for c in clients:
+        c.running = False
+    await close_all(clients)
+    res.update(
+        lines_per_s=n / res["wall_s"],
+        server_cpu_us_per_line=1e6 * res["server_cpu_s"] / max(n, 1),
+    )
+    return res
+
+
+async def broadcast(cmd: dict[str, Any]) -> dict[str, Any]:
+    stats = Stats()
+    bc = BroadcastState()
+    count = cmd["connections"]
+    # Connect in batches; after each batch, probe from the first client until a
+    # probe has reached every client so far. This keeps the server's accept queue
+    # short and makes sure every client is registered (and telnet-negotiated).
+    clients: list[Broadcaster] = []
+    probe = 0
+    deadline = time.monotonic() + 120
+    while len(clients) < count:
+        batch, _ = await open_many(
+            lambda: Broadcaster(stats, cmd["telnet"], bc),
+            cmd["host"],
+            cmd["port"],
+            min(cmd["batch"], count - len(clients)),
+            ping=False,
+        )
+        clients.extend(batch)
+        target = probe
+        while min(c.probe for c in clients) < target:
+            clients[0].send(b"P%d\r\n" % probe, 1)
+            probe += 1
+            await asyncio.sleep(0.02)
+            if time.monotonic() > deadline:
+                raise TimeoutError("broadcast probe never reached every client")
+    await asyncio.sleep(0.1)
+    senders = [clients[i * count // cmd["senders"]] for i in range(cmd["senders"])]
+    sampled = set(clients[:: max(1, count // cmd["sampled"])])
+    for i, s in enumerate(senders):
+        s.sender_id = i
+    for c in clients:
+        c.parse = c in sampled or c.sender_id >= 0
+        c.buf = b""
+    bc.sending = True
+    for s in senders:
+        for _ in range(cmd["window"]):
+            s.send_message()
+
+    def open_window() -> None:
+        bc.measuring = True
+
+    n, res = await measure(cmd, stats, open_window)
+    bc.measuring = False
+    bc.sending = False
+    lat = bc.latencies
+    await close_all(clients)
+    res.update(
+        deliveries_per_s=n / res["wall_s"],
+        p50_ms=percentile(lat, 0.50) / 1e6,
+        p99_ms=percentile(lat, 0.99) / 1e6,
+        latency_samples=len(lat),
+        server_cpu_us_per_delivery=1e6 * res["server_cpu_s"] / max(n, 1),
+    )
+    return res
+
+
+async def idle(cmd: dict[str, Any]) -> dict[str, Any]:
+    stats = Stats()
+    pid = cmd["pid"]
+    await asyncio.sleep(0.2)
+    rss0 = server_rss(pid)
+    t0 = time.perf_counter()
+    clients, failures = await open_many(
+        lambda: Client(stats, cmd["telnet"]), cmd["host"], cmd["port"], cmd["connections"]
+    )
+    setup = time.perf_counter() - t0
+    await asyncio.sleep(cmd["settle"])
+    rss1 = server_rss(pid)
+    await close_all(clients)
+    n = len(clients)
+    return {
+        "connections": n,
+        "rss_before_mib": rss0 / 2**20,
+        "rss_after_mib": rss1 / 2**20,
+        "kib_per_conn": (rss1 - rss0) / n / 1024,
+        "setup_s": setup,
+        "connect_retries": failures,
+    }
+
+
+async def accept(cmd: dict[str, Any]) -> dict[str, Any]:
+    """Connection churn: connect, send one line, wait for the echo, close.
+
+    ``concurrency`` such sessions are kept in flight for ``duration`` seconds; the
+    rate is completed sessions per second."""
+    loop = asyncio.get_running_loop()
+    stats = Stats()
+    conc = cmd["concurrency"]
+    host, port, telnet = cmd["host"], cmd["port"], cmd["telnet"]
+    failures = 0
+    done = 0
+    deadline = 0.0
+
+    async def worker() -> None:
+        nonlocal failures, done
+        while time.perf_counter() < deadline:
+            try:
+                _, proto = await loop.create_connection(lambda: Client(stats, telnet), host, port)
+                proto.send(b"hi\r\n", 1)
+                await asyncio.wait_for(proto.first_line, 10)
+                proto.transport.close()
+                done += 1
+            except (TimeoutError, OSError):
+                failures += 1
+
+    deadline = time.perf_counter() + cmd["warmup"]
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    failures = done = 0
+    win = Window(cmd["pid"])
+    win.start()
+    deadline = time.perf_counter() + cmd["duration"]
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    res = win.stop()
+    res.update(
+        accepts_per_s=done / res["wall_s"],
+        server_cpu_us_per_accept=1e6 * res["server_cpu_s"] / max(done, 1),
+        failures=failures,
+    )
+    return res
+
+
+SCENARIOS = {
+    "pingpong": pingpong,
+    "echo": echo,
+    "broadcast": broadcast,
+    "idle": idle,
+    "accept": accept,
+}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    cpu = os.environ.get("BENCH_CPU")
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(cpu)})
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a bench dependency
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    out = sys.stdout
+    for raw in sys.stdin:
+        if not raw.strip():
+            continue
+        cmd = json.loads(raw)
+        try:
+            result = loop.run_until_complete(
+                asyncio.wait_for(SCENARIOS[cmd["scenario"]](cmd), cmd.get("timeout", 300))
+            )
+            reply: dict[str, Any] = {"ok": True, "result": result}
+        except Exception as exc:  # report, keep serving
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            for client in list(OPEN):
+                if client.transport is not None:
+                    client.transport.abort()
+            loop.run_until_complete(asyncio.sleep(0.05))
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,497 @@
+"""Turns a run's samples into results.md, results.json and chart.png."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.runner import Results
+
+from bench.runner import BASELINE, SCENARIOS, Scenario
+
+EXTRA_LABELS = {
+    "server_cpu_us_per_rt": "server CPU µs/round trip",
+    "rtt_us": "RTT µs",
+    "server_cpu_us_per_line": "server CPU µs/line",
+    "p50_ms": "p50 ms",
+    "p99_ms": "p99 ms",
+    "server_cpu_us_per_delivery": "server CPU µs/delivery",
+    "rss_before_mib": "RSS before MiB",
+    "rss_after_mib": "RSS after MiB",
+    "setup_s": "connect time s",
+    "server_cpu_us_per_accept": "server CPU µs/accept",
+}
+
+HUBBUB_DISPATCH_KEY = "trigger(fresh event)"
+DASH = "\u2013"
+TIMES = "\u00d7"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fmt(value: float | None, digits: int | None = None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\u2013"
+    if digits is not None:
+        return f"{value:,.{digits}f}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "\u2013"
+    return f"{value / base:.2f}\u00d7"
+
+
+def med(results: Results, scen: str, server: str, key: str) -> float | None:
+    samples = results.samples.get(scen, {}).get(server)
+    if not samples:
+        return None
+    values = [s[key] for s in samples if key in s and not _nan(s[key])]
+    return statistics.median(values) if values else None
+
+
+def spread(results: Results, scen: str, server: str, key: str) -> tuple[float, float] | None:
+    samples = results.samples.get(scen, {}).get(server)
+    if not samples:
+        return None
+    values = [s[key] for s in samples if key in s]
+    return min(values), max(values)
+
+
+def _nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def server_names(results: Results) -> list[str]:
+    return [s["name"] for s in results.servers]
+
+
+def kind_of(results: Results, name: str) -> str:
+    for s in results.servers:
+        if s["name"] == name:
+            return str(s["kind"])
+    return "?"
+
+
+def dispatch_median(results: Results, target: str, variant: str) -> float | None:
+    rounds = results.dispatch.get(target)
+    if not rounds:
+        return None
+    values = [r[variant] for r in rounds if variant in r]
+    return statistics.median(values) if values else None
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+def budgets(results: Results) -> list[tuple[str, str, str]]:
+    """(status, budget, detail) triples; status is PASS, MISS or n/a."""
+    out: list[tuple[str, str, str]] = []
+
+    def check(label: str, ok: bool | None, detail: str) -> None:
+        out.append(("n/a" if ok is None else "PASS" if ok else "MISS", label, detail))
+
+    cpu = "server_cpu_us_per_line"
+    for hub, base in (("hubbub-tcp", BASELINE), ("hubbub-tcp-uvloop", "asyncio-protocol-uvloop")):
+        h, b = med(results, "echo", hub, cpu), med(results, "echo", base, cpu)
+        check(
+            f"Echo: {hub} server CPU/line ≤ 1.3\u00d7 {base}",
+            None if h is None or b is None else h <= 1.3 * b,
+            f"{fmt(h)} vs {fmt(b)} µs/line = {ratio(h, b)}",
+        )
+    h, b = med(results, "echo", "hubbub-tcp-uvloop", cpu), med(results, "echo", BASELINE, cpu)
+    check(
+        f"Echo: hubbub-tcp-uvloop at least as fast as {BASELINE} (stdlib loop)",
+        None if h is None or b is None else h <= b,
+        f"{fmt(h)} vs {fmt(b)} µs/line = {ratio(h, b)} (server CPU per line)",
+    )
+    for peer, factor in (("circuits", 3), ("earwax-server", 2), ("mara", 2)):
+        for hub in ("hubbub-tcp", "hubbub-tcp-uvloop"):
+            h, p = (
+                med(results, "echo", hub, "lines_per_s"),
+                med(results, "echo", peer, "lines_per_s"),
+            )
+            why = results.not_runnable.get(peer) or results.errors.get("echo", {}).get(peer)
+            check(
+                f"Echo: {hub} ≥ {factor}\u00d7 {peer} lines/s",
+                None if h is None or p is None else h >= factor * p,
+                f"{fmt(h)} vs {fmt(p)} lines/s = {ratio(h, p)}"
+                + (f" ({peer}: {why})" if p is None and why else ""),
+            )
+    for peer in ("mara", "earwax-server"):
+        for hub in ("hubbub-tcp", "hubbub-tcp-uvloop"):
+            key = "deliveries_per_s"
+            h, p = med(results, "broadcast", hub, key), med(results, "broadcast", peer, key)
+            why = results.not_runnable.get(peer) or results.errors.get("broadcast", {}).get(peer)
+            cpu = "server_cpu_us_per_delivery"
+            hc, pc = med(results, "broadcast", hub, cpu), med(results, "broadcast", peer, cpu)
+            lg = med(results, "broadcast", hub, "loadgen_cpu_pct")
+            capped = (
+                f"; {hub} capped by the load generator ({lg:.0f}% CPU), so this ratio is a "
+                f"lower bound; server CPU/delivery {fmt(hc)} vs {fmt(pc)} \u00b5s = "
+                f"{ratio(pc, hc)} in hubbub's favour"
+                if lg is not None and lg >= 95 and hc is not None
+                else ""
+            )
+            check(
+                f"Broadcast: {hub} ≥ 3\u00d7 {peer} deliveries/s",
+                None if h is None or p is None else h >= 3 * p,
+                f"{fmt(h)} vs {fmt(p)} deliveries/s = {ratio(h, p)}"
+                + (f" ({peer}: {why})" if p is None and why else "")
+                + capped,
+            )
+    for hub in ("hubbub-tcp", "hubbub-telnet"):
+        kib = med(results, "idle", hub, "kib_per_conn")
+        n = med(results, "idle", hub, "connections")
+        held = f" with {n:,.0f} held" if n else ""
+        full = n is not None and n >= 10_000
+        check(
+            f"Idle: {hub} ≤ 6 KiB per connection with 10,000 held",
+            None if kib is None or not full else kib <= 6.0,
+            f"{fmt(kib)} KiB/connection{held}" + ("" if full or n is None else " (smoke size)"),
+        )
+    d = dispatch_median(results, "hubbub", HUBBUB_DISPATCH_KEY)
+    check(
+        "Dispatch: ≥ 1,000,000 triggers/s, one function handler",
+        None if d is None else d >= 1_000_000,
+        f"{fmt(d)} trigger(fresh event)/s; reused event: "
+        f"{fmt(dispatch_median(results, 'hubbub', 'trigger(reused event)'))}/s",
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def main_table(results: Results) -> list[str]:
+    names = server_names(results)
+    lines = [
+        f"Medians of {results.rounds} round(s); {TIMES} = ratio to `{BASELINE}` "
+        "(bare asyncio.Protocol, "
+        "stdlib loop) from the same run. CPU columns are server CPU time per unit of work "
+        "(lower is better).",
+        "",
+        "| server | echo lines/s | \u00d7 | echo CPU µs/line | \u00d7 | ping-pong RT/s | \u00d7 "
+        "| broadcast deliv./s | \u00d7 | bcast p50 / p99 ms | idle KiB/conn | accepts/s | \u00d7 |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+
+    def b(scen: str, key: str) -> float | None:
+        return med(results, scen, BASELINE, key)
+
+    for name in names:
+        if name in results.not_runnable:
+            lines.append(f"| {name} | not runnable: {results.not_runnable[name]} |" + " |" * 11)
+            continue
+        e = med(results, "echo", name, "lines_per_s")
+        ec = med(results, "echo", name, "server_cpu_us_per_line")
+        pp = med(results, "pingpong", name, "round_trips_per_s")
+        bc = med(results, "broadcast", name, "deliveries_per_s")
+        p50 = med(results, "broadcast", name, "p50_ms")
+        p99 = med(results, "broadcast", name, "p99_ms")
+        idle = med(results, "idle", name, "kib_per_conn")
+        acc = med(results, "accept", name, "accepts_per_s")
+        lat = "\u2013" if p50 is None else f"{fmt(p50)} / {fmt(p99)}"
+        label = f"**{name}**" if kind_of(results, name) == "hubbub" else name
+        lines.append(
+            f"| {label} | {fmt(e)} | {ratio(e, b('echo', 'lines_per_s'))} | {fmt(ec)} "
+            f"| {ratio(ec, b('echo', 'server_cpu_us_per_line'))} | {fmt(pp)} "
+            f"| {ratio(pp, b('pingpong', 'round_trips_per_s'))} | {fmt(bc)} "
+            f"| {ratio(bc, b('broadcast', 'deliveries_per_s'))} | {lat} | {fmt(idle)} "
+            f"| {fmt(acc)} | {ratio(acc, b('accept', 'accepts_per_s'))} |"
+        )
+    capped = [
+        f"{scen}/{name}"
+        for scen in ("echo", "broadcast", "accept", "pingpong")
+        for name in names
+        if (med(results, scen, name, "loadgen_cpu_pct") or 0) >= 95
+    ]
+    if capped:
+        lines += [
+            "",
+            "Load generator at \u2265 95% CPU (throughput capped by it, compare server CPU "
+            "per unit instead): " + ", ".join(capped) + ".",
+        ]
+    return lines
+
+
+def scenario_table(results: Results, scen: Scenario) -> list[str]:
+    if scen.name not in results.samples:
+        return []
+    params = results.params.get(scen.name, {})
+    head = [
+        f"### {scen.title}",
+        "",
+        f"Headline: **{scen.unit}** ({'higher' if scen.higher_is_better else 'lower'} is better). "
+        f"Parameters: {', '.join(f'{k}={v}' for k, v in params.items())}.",
+        "",
+    ]
+    extra = [EXTRA_LABELS.get(k, k) for k in scen.extra]
+    cols = [
+        "server",
+        scen.unit,
+        f"\u00d7 {BASELINE}",
+        "min \u2013 max",
+        *extra,
+        "load-gen CPU %",
+        "rounds",
+    ]
+    lines = [*head, "| " + " | ".join(cols) + " |", "|---|" + "--:|" * (len(cols) - 1)]
+    base = med(results, scen.name, BASELINE, scen.metric)
+    for name in server_names(results):
+        if name in results.not_runnable:
+            continue
+        err = results.errors.get(scen.name, {}).get(name)
+        v = med(results, scen.name, name, scen.metric)
+        if v is None:
+            lines.append(f"| {name} | failed: {err or 'no numbers'} |" + " |" * (len(cols) - 2))
+            continue
+        lo, hi = spread(results, scen.name, name, scen.metric) or (v, v)
+        ex = [fmt(med(results, scen.name, name, k)) for k in scen.extra]
+        lg = med(results, scen.name, name, "loadgen_cpu_pct")
+        n = len(results.samples[scen.name][name])
+        note = f" (failed later: {err})" if err else ""
+        lines.append(
+            f"| {name}{note} | {fmt(v)} | {ratio(v, base)} | {fmt(lo)} \u2013 {fmt(hi)} | "
+            + " | ".join(ex)
+            + f" | {fmt(lg, 0) if lg is not None else DASH} | {n} |"
+        )
+    return [*lines, ""]
+
+
+def dispatch_table(results: Results) -> list[str]:
+    if not results.dispatch and not results.dispatch_errors:
+        return []
+    lines = [
+        "### (e) In-process dispatch",
+        "",
+        "Calls per second delivering an event to one do-nothing function handler, in one "
+        "process pinned to the server CPU. hubbub's `trigger()` has run plain-function "
+        "handlers when it returns; circuits' `fire()` only queues, so it is timed with a "
+        "`flush()` after each event (and, for reference, one `flush()` per batch). Mara's "
+        "trigger is a coroutine. circuits dispatches by event *name*, so it has no class-"
+        "hierarchy variant.",
+        "",
+        "| framework | variant | median calls/s | min \u2013 max "
+        "| \u00d7 hubbub trigger(fresh event) |",
+        "|---|---|--:|--:|--:|",
+    ]
+    ref = dispatch_median(results, "hubbub", HUBBUB_DISPATCH_KEY)
+    for target, rounds in results.dispatch.items():
+        for variant in rounds[0]:
+            values = [r[variant] for r in rounds]
+            m = statistics.median(values)
+            lines.append(
+                f"| {target} | `{variant}` | {fmt(m)} "
+                f"| {fmt(min(values))} \u2013 {fmt(max(values))} "
+                f"| {ratio(m, ref)} |"
+            )
+    for target, err in results.dispatch_errors.items():
+        lines.append(f"| {target} | failed: {err} | | | |")
+    return [*lines, ""]
+
+
+def markdown(results: Results) -> str:
+    m = results.machine
+    peers = ", ".join(f"{k} {v}" for k, v in m.get("peers", {}).items()) or "not run"
+    lines = [
+        "# hubbub benchmark results",
+        "",
+        f"{'**Smoke run** (tiny sizes, numbers not meaningful). ' if results.smoke else ''}"
+        f"Generated {results.started} by `python -m bench` in {results.elapsed_s:.0f} s; "
+        f"{results.rounds} round(s) per scenario, servers interleaved per round. "
+        "Method: see `docs/performance.md`.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        f"| CPU | {m.get('cpu')} ({m.get('cores')} cores; server pinned to CPU 0, "
+        "load generator to CPU 1) |",
+        f"| memory | {m.get('memory')} |",
+        f"| Python | {m.get('implementation')} {m.get('python')} |",
+        f"| kernel | {m.get('kernel')} |",
+        f"| hubbub | {m.get('hubbub', '?')} ({m.get('commit', '?')}) |",
+        f"| uvloop | {m.get('uvloop', 'not installed')} |",
+        f"| peers | {peers} |",
+        "",
+        "## Summary",
+        "",
+        *main_table(results),
+        "",
+        "## Budgets",
+        "",
+    ]
+    for status, label, detail in budgets(results):
+        mark = {"PASS": "✅ PASS", "MISS": "❌ MISS"}.get(status, "\u2796 n/a")
+        lines.append(f"- {mark} — {label}: {detail}")
+    lines += ["", "## Scenarios", ""]
+    for scen in SCENARIOS:
+        lines += scenario_table(results, scen)
+    lines += dispatch_table(results)
+    if results.not_runnable or results.stop_notes:
+        lines += ["## Not runnable / notes", ""]
+        for name, why in results.not_runnable.items():
+            lines.append(f"- **{name}**: not runnable — {why}")
+        for name, note in results.stop_notes.items():
+            lines.append(f"- **{name}**: {note}")
+        lines.append("")
+    lines += [
+        "## Servers",
+        "",
+        "| name | kind | loop | protocol | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for s in results.servers:
+        proto = "telnet" if s["telnet"] else "tcp lines"
+        lines.append(f"| {s['name']} | {s['kind']} | {s['loop']} | {proto} | {s['note']} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- chart
+
+COLORS = {"hubbub": "#d1495b", "baseline": "#8d99ae", "peer": "#2e86ab"}
+
+
+def compact(value: float) -> str:
+    """Axis tick text: 1.5M, 200k, 12, 0.5."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def chart(results: Results, path: Path) -> str | None:
+    """Draw the chart into ``path``. Returns why it was not drawn, or None: there may
+    be nothing to draw, or no matplotlib (CI installs only hubbub's test extras)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return "matplotlib is not installed"
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    panels: list[tuple[str, str, list[tuple[str, float, float, float, str]]]] = []
+    for scen in SCENARIOS:
+        metric = scen.metric
+        title = scen.title
+        if scen.name == "echo":  # CPU per line is the load-independent number
+            metric, title = "server_cpu_us_per_line", "(b) Echo: server CPU µs/line (lower better)"
+        else:
+            title += " (higher better)" if scen.higher_is_better else " (lower better)"
+        rows = []
+        for name in server_names(results):
+            samples = results.samples.get(scen.name, {}).get(name)
+            if not samples:
+                continue
+            vals = [s[metric] for s in samples]
+            rows.append(
+                (name, statistics.median(vals), min(vals), max(vals), kind_of(results, name))
+            )
+        unit = "µs/line" if metric == "server_cpu_us_per_line" else scen.unit
+        if rows:
+            panels.append((title, unit, rows))
+    if results.dispatch:
+        rows = []
+        for target, rounds in results.dispatch.items():
+            for variant in rounds[0]:
+                vals = [r[variant] for r in rounds]
+                kind = "hubbub" if target == "hubbub" else "peer"
+                label = f"{target}: {variant}"
+                rows.append((label, statistics.median(vals), min(vals), max(vals), kind))
+        panels.append(("(e) In-process dispatch (higher better)", "calls/s", rows))
+    if not panels:
+        return "no numbers to draw"
+    panels.sort(key=lambda panel: panel[0])  # (a) ... (f)
+    cols = 2
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(15, 3.8 * nrows), squeeze=False)
+    for ax, (title, unit, rows) in zip(axes.flat, panels, strict=False):
+        labels = [textwrap.fill(r[0], 34) for r in rows][::-1]
+        meds = [r[1] for r in rows][::-1]
+        lo = [r[1] - r[2] for r in rows][::-1]
+        hi = [r[3] - r[1] for r in rows][::-1]
+        colors = [COLORS.get(r[4], "#999999") for r in rows][::-1]
+        ax.barh(labels, meds, xerr=[lo, hi], color=colors, capsize=2)
+        # A panel whose values span 10x or more gets a log axis, so the small bars
+        # stay readable; its label says so.
+        positive = [v for v in meds if v > 0]
+        log_scale = bool(positive) and max(positive) >= 10 * min(positive)
+        if log_scale:
+            ax.set_xscale("log")
+            ax.set_xlim(min(positive) / 1.5, max(r[3] for r in rows) * 2.5)
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        else:
+            ax.margins(x=0.18)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: compact(v)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(unit + (" (log scale)" if log_scale else ""), fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        for y, v in enumerate(meds):
+            ax.text(v + hi[y], y, " " + fmt(v), va="center", fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLORS.values()]
+    fig.legend(handles, list(COLORS), loc="upper right", fontsize=8)
+    fig.suptitle(
+        f"hubbub benchmarks — medians of {results.rounds} round(s), whiskers min\u2013max"
+        f"{' (SMOKE)' if results.smoke else ''}",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+# --------------------------------------------------------------------------- entry
+
+
+def write_outputs(results: Results, out: Path) -> list[Path]:
+    """Write results.json, results.md and (matplotlib permitting) chart.png into
+    ``out``; returns the paths written. A chart.png left from an earlier run is
+    removed when no chart is drawn, so it can never be mistaken for this run's."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "results.json", out / "results.md"]
+    written[0].write_text(json.dumps(dataclasses.asdict(results), indent=1) + "\n")
+    written[1].write_text(markdown(results))
+    png = out / "chart.png"
+    why_not = chart(results, png)
+    if why_not is None:
+        written.append(png)
+    else:
+        png.unlink(missing_ok=True)
+        print(f"note: no chart.png ({why_not})", flush=True)
+    return written
+
+
+def summary_lines(results: Results) -> list[str]:
+    lines = ["", "== summary (medians) =="]
+    lines += main_table(results)[2:]
+    lines += ["", "== budgets =="]
+    for status, label, detail in budgets(results):
+        lines.append(f"{status:5s} {label}: {detail}")
+    for target in results.dispatch:
+        for variant in results.dispatch[target][0]:
+            lines.append(
+                f"dispatch {target}: {variant}: {fmt(dispatch_median(results, target, variant))}/s"
+            )
+    return lines

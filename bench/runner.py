@@ -1,0 +1,748 @@
+"""Orchestrates a benchmark run: servers, load generator, rounds, report.
+
+Layout of one run:
+
+* the load generator (``bench/loadgen.py``) is started once, pinned to CPU 1;
+* for every scenario, for every round, for every server (interleaved: A B C A B C),
+  a fresh server process is started pinned to CPU 0, its port is read from its
+  stdout, the load generator is told to drive it, and the server is stopped;
+* the dispatch micro-benchmark runs in-process (one subprocess per round and target,
+  pinned to CPU 0);
+* medians over rounds are written to ``results.md``, ``results.json`` and
+  ``chart.png`` in the output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import selectors
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SERVERS_DIR = BENCH / "servers"
+WORK = BENCH / ".work"
+PEERS_VENV = BENCH / ".peers"
+PEERS_REQUIREMENTS = BENCH / "peers-requirements.txt"
+DEFAULT_OUT = BENCH / "results"
+
+SERVER_CPU = 0
+LOADGEN_CPU = 1
+
+BASELINE = "asyncio-protocol"
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    kind: str  # "hubbub" | "baseline" | "peer"
+    script: str
+    args: tuple[str, ...] = ()
+    venv: str = "dev"  # "dev" | "peers"
+    telnet: bool = False
+    loop: str = "asyncio"
+    note: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+
+
+SERVERS: list[ServerSpec] = [
+    ServerSpec("hubbub-tcp", "hubbub", "hubbub_server.py", ("--proto", "tcp", "--loop", "asyncio")),
+    ServerSpec(
+        "hubbub-tcp-uvloop",
+        "hubbub",
+        "hubbub_server.py",
+        ("--proto", "tcp", "--loop", "uvloop"),
+        loop="uvloop",
+    ),
+    ServerSpec(
+        "hubbub-telnet",
+        "hubbub",
+        "hubbub_server.py",
+        ("--proto", "telnet", "--loop", "asyncio"),
+        telnet=True,
+    ),
+    ServerSpec(
+        "hubbub-telnet-uvloop",
+        "hubbub",
+        "hubbub_server.py",
+        ("--proto", "telnet", "--loop", "uvloop"),
+        telnet=True,
+        loop="uvloop",
+    ),
+    ServerSpec(BASELINE, "baseline", "baseline_protocol.py", ("--loop", "asyncio")),
+    ServerSpec(
+        "asyncio-protocol-uvloop",
+        "baseline",
+        "baseline_protocol.py",
+        ("--loop", "uvloop"),
+        loop="uvloop",
+    ),
+    ServerSpec("asyncio-streams", "baseline", "baseline_streams.py", ("--loop", "asyncio")),
+    ServerSpec(
+        "asyncio-streams-uvloop",
+        "baseline",
+        "baseline_streams.py",
+        ("--loop", "uvloop"),
+        loop="uvloop",
+    ),
+    ServerSpec("circuits", "peer", "peer_circuits.py", venv="peers", note="circuits 3.2.5"),
+    ServerSpec(
+        "earwax-server", "peer", "peer_earwax.py", venv="peers", note="earwax-server 0.1.2, gevent"
+    ),
+    ServerSpec(
+        "mara",
+        "peer",
+        "peer_mara.py",
+        venv="peers",
+        note="Mara 2.1.1 TextServer, LOGLEVEL=WARNING",
+        env=(("LOGLEVEL", "WARNING"),),
+    ),
+    ServerSpec(
+        "telnetlib3",
+        "peer",
+        "peer_telnetlib3.py",
+        venv="peers",
+        telnet=True,
+        note="telnetlib3 5.0.1",
+    ),
+]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    metric: str  # key of the headline number in a loadgen result
+    unit: str
+    higher_is_better: bool
+    mode: str = "echo"  # server mode
+    extra: tuple[str, ...] = ()  # further result keys shown in the tables
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario(
+        "pingpong",
+        "(a) Ping-pong, 1 connection",
+        "round_trips_per_s",
+        "round trips/s",
+        True,
+        extra=("server_cpu_us_per_rt", "rtt_us"),
+    ),
+    Scenario(
+        "echo",
+        "(b) Echo, 50 pipelining connections",
+        "lines_per_s",
+        "lines/s",
+        True,
+        extra=("server_cpu_us_per_line",),
+    ),
+    Scenario(
+        "broadcast",
+        "(c) Broadcast to 1,000 clients",
+        "deliveries_per_s",
+        "deliveries/s",
+        True,
+        mode="broadcast",
+        extra=("p50_ms", "p99_ms", "server_cpu_us_per_delivery"),
+    ),
+    Scenario(
+        "idle",
+        "(d) 10,000 idle connections",
+        "kib_per_conn",
+        "KiB RSS/connection",
+        False,
+        extra=("rss_before_mib", "rss_after_mib", "setup_s"),
+    ),
+    Scenario(
+        "accept",
+        "(f) Connection churn (accept)",
+        "accepts_per_s",
+        "accepts/s",
+        True,
+        extra=("server_cpu_us_per_accept",),
+    ),
+]
+NET_SCENARIOS = [s.name for s in SCENARIOS]
+ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch"]
+
+DISPATCH_TARGETS = [("hubbub", "dev"), ("circuits", "peers"), ("mara", "peers")]
+
+
+FULL_PARAMS: dict[str, dict[str, Any]] = {
+    "pingpong": {"warmup": 0.3, "duration": 1.0},
+    "echo": {"warmup": 0.5, "duration": 1.5, "connections": 50},
+    "broadcast": {
+        "warmup": 0.5,
+        "duration": 1.5,
+        "connections": 1000,
+        "batch": 100,
+        "senders": 5,
+        "window": 4,
+        "sampled": 50,
+    },
+    "idle": {"connections": 10_000, "settle": 0.5},
+    "accept": {"warmup": 0.3, "duration": 1.0, "concurrency": 32},
+}
+# What a smoke run changes: short windows, fewer connections.
+SMOKE_WINDOW = {"warmup": 0.05, "duration": 0.2}
+SMOKE_SIZES: dict[str, dict[str, Any]] = {
+    "broadcast": {"connections": 100, "sampled": 20},
+    "idle": {"connections": 500, "settle": 0.05},
+}
+
+
+def scenario_params(name: str, smoke: bool) -> dict[str, Any]:
+    """Load generator parameters per scenario (full run / smoke run)."""
+    params = dict(FULL_PARAMS[name])
+    if smoke:
+        if "duration" in params:
+            params.update(SMOKE_WINDOW)
+        params.update(SMOKE_SIZES.get(name, {}))
+    return params
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def python_for(venv: str) -> str:
+    if venv == "dev":
+        return sys.executable
+    return str(PEERS_VENV / "bin" / "python")
+
+
+def pin(pid: int, cpu: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setaffinity(pid, {cpu})
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class ServerProcess:
+    """A benchmark server subprocess; its stdout is drained after the PORT line."""
+
+    def __init__(self, spec: ServerSpec, mode: str, log_dir: Path) -> None:
+        self.spec = spec
+        env = dict(os.environ)
+        env.update(spec.env)
+        env["BENCH_CPU"] = str(SERVER_CPU)
+        env["PYTHONUNBUFFERED"] = "1"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{spec.name}.log"
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.log.write(f"\n==== {time.strftime('%H:%M:%S')} mode={mode}\n".encode())
+        self.log.flush()
+        cmd = [python_for(spec.venv), str(SERVERS_DIR / spec.script), *spec.args, "--mode", mode]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+            cwd=ROOT,
+        )
+        pin(self.proc.pid, SERVER_CPU)
+        self.stop_note = ""
+
+    def wait_port(self, timeout: float = 30.0) -> int:
+        assert self.proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        buf = b""
+        try:
+            while time.monotonic() < deadline:
+                if not sel.select(max(0.0, deadline - time.monotonic())):
+                    continue
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                buf += chunk
+                for line in buf.split(b"\n")[:-1]:
+                    if line.startswith(b"PORT "):
+                        threading.Thread(target=self._drain, daemon=True).start()
+                        return int(line.split()[1])
+        finally:
+            sel.close()
+        self.stop()
+        raise RuntimeError(
+            f"{self.spec.name} did not announce a port (exit code {self.proc.returncode}); "
+            f"see {self.log_path}"
+        )
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        with contextlib.suppress(OSError, ValueError):
+            while os.read(self.proc.stdout.fileno(), 65536):
+                pass
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.stop_note = "did not exit within 3 s of SIGTERM"
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
+
+
+class LoadGen:
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["BENCH_CPU"] = str(LOADGEN_CPU)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BENCH / "loadgen.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+            text=True,
+        )
+        pin(self.proc.pid, LOADGEN_CPU)
+
+    def run(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("load generator died")
+        reply = json.loads(line)
+        if not reply["ok"]:
+            raise RuntimeError(reply["error"])
+        return reply["result"]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# --------------------------------------------------------------------------- peers venv
+
+
+def ensure_peers(log: Any) -> str | None:
+    """Create bench/.peers and install the pinned peers. Returns an error or None."""
+    py = PEERS_VENV / "bin" / "python"
+    stamp = PEERS_VENV / ".installed"
+    wanted = PEERS_REQUIREMENTS.read_text()
+    if py.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return None
+    log(f"installing peers into {PEERS_VENV.relative_to(ROOT)} ...")
+    try:
+        if not py.exists():
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(PEERS_VENV)], check=True, capture_output=True
+            )
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "-r", str(PEERS_REQUIREMENTS)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+        return "peer install failed: " + " | ".join(tail)
+    stamp.write_text(wanted)
+    return None
+
+
+def peer_versions() -> dict[str, str]:
+    py = PEERS_VENV / "bin" / "python"
+    if not py.exists():
+        return {}
+    code = (
+        "import importlib.metadata as m, json\n"
+        "out = {}\n"
+        "for n in ('circuits', 'earwax-server', 'mara', 'telnetlib3', 'gevent'):\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except Exception: pass\n"
+        "print(json.dumps(out))\n"
+    )
+    res = subprocess.run([str(py), "-c", code], capture_output=True, text=True)
+    try:
+        return json.loads(res.stdout)
+    except ValueError:
+        return {}
+
+
+def probe_server(spec: ServerSpec) -> str | None:
+    """Start the server once in echo mode; return why it is not runnable, or None."""
+    srv = ServerProcess(spec, "echo", WORK / "logs")
+    try:
+        srv.wait_port(30)
+    except RuntimeError:
+        tail = srv.log_path.read_text(errors="replace").strip().splitlines()[-1:]
+        return "does not start: " + (tail[0] if tail else "no output")
+    finally:
+        srv.stop()
+    return None
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class Results:
+    started: str = ""
+    smoke: bool = False
+    rounds: int = 0
+    machine: dict[str, Any] = field(default_factory=dict)
+    # samples[scenario][server] -> list of loadgen result dicts (one per round)
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    not_runnable: dict[str, str] = field(default_factory=dict)
+    stop_notes: dict[str, str] = field(default_factory=dict)
+    dispatch: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    dispatch_errors: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 2**20:.1f} GiB"
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "kernel": f"{platform.system()} {platform.release()}",
+    }
+    with contextlib.suppress(Exception):
+        import uvloop
+
+        info["uvloop"] = uvloop.__version__
+    with contextlib.suppress(Exception):
+        import importlib.metadata
+
+        info["hubbub"] = importlib.metadata.version("hubbub")
+    with contextlib.suppress(Exception):
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        info["commit"] = (rev or "no commits") + (" + uncommitted src changes" if dirty else "")
+    return info
+
+
+def loadgen_command(
+    srv: ServerProcess, port: int, scen: Scenario, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The load generator's instructions for one measurement of ``srv``."""
+    return {
+        "scenario": scen.name,
+        "host": "127.0.0.1",
+        "port": port,
+        "pid": srv.proc.pid,
+        "telnet": srv.spec.telnet,
+        "timeout": 120,
+        **params,
+    }
+
+
+def run_one(
+    results: Results,
+    loadgen: LoadGen,
+    srv: ServerProcess,
+    port: int,
+    scen: Scenario,
+    params: dict[str, Any],
+) -> str:
+    spec = srv.spec
+    try:
+        res = loadgen.run(loadgen_command(srv, port, scen, params))
+    except Exception as exc:
+        results.errors.setdefault(scen.name, {})[spec.name] = str(exc)
+        return f"FAILED: {exc}"
+    results.samples.setdefault(scen.name, {}).setdefault(spec.name, []).append(res)
+    return f"{scen.metric}={res[scen.metric]:,.1f}"
+
+
+def run_net(
+    results: Results,
+    servers: list[ServerSpec],
+    scenarios: list[str],
+    rounds: int,
+    smoke: bool,
+    loadgen: LoadGen,
+    log: Any,
+) -> None:
+    """Full runs: a fresh server process per (scenario, round, server), servers
+    interleaved within each round. Smoke runs: one process per (server, mode) that
+    serves all of that mode's scenarios, to keep CI fast."""
+    by_name = {s.name: s for s in SCENARIOS}
+    plan = [by_name[n] for n in scenarios]
+    for scen in plan:
+        results.params[scen.name] = scenario_params(scen.name, smoke)
+    if smoke:
+        for spec in servers:
+            for mode in ("echo", "broadcast"):
+                group = [s for s in plan if s.mode == mode]
+                if not group:
+                    continue
+                srv = ServerProcess(spec, mode, WORK / "logs")
+                try:
+                    port = srv.wait_port()
+                except RuntimeError as exc:
+                    for scen in group:
+                        results.errors.setdefault(scen.name, {})[spec.name] = str(exc)
+                    log(f"  [{mode}] {spec.name:24s} FAILED: {exc}")
+                    continue
+                try:
+                    for scen in group:
+                        t0 = time.monotonic()
+                        status = run_one(
+                            results, loadgen, srv, port, scen, results.params[scen.name]
+                        )
+                        took = time.monotonic() - t0
+                        log(f"  [{scen.name}] {spec.name:24s} {status}  ({took:.1f}s)")
+                finally:
+                    srv.stop()
+                    if srv.stop_note:
+                        results.stop_notes[spec.name] = srv.stop_note
+        return
+    for scen in plan:
+        errors = results.errors.setdefault(scen.name, {})
+        for rnd in range(rounds):
+            for spec in servers:
+                if spec.name in errors:
+                    continue  # failed in an earlier round: do not burn time retrying
+                t0 = time.monotonic()
+                srv = ServerProcess(spec, scen.mode, WORK / "logs")
+                try:
+                    port = srv.wait_port()
+                    status = run_one(results, loadgen, srv, port, scen, results.params[scen.name])
+                except RuntimeError as exc:
+                    errors[spec.name] = str(exc)
+                    status = f"FAILED: {exc}"
+                finally:
+                    srv.stop()
+                    if srv.stop_note:
+                        results.stop_notes[spec.name] = srv.stop_note
+                log(
+                    f"  [{scen.name} r{rnd + 1}/{rounds}] {spec.name:24s} {status}"
+                    f"  ({time.monotonic() - t0:.1f}s)"
+                )
+
+
+def run_dispatch(
+    results: Results, targets: list[tuple[str, str]], rounds: int, smoke: bool, log: Any
+) -> None:
+    duration = 0.1 if smoke else 0.4
+    env = dict(os.environ)
+    env["BENCH_CPU"] = str(SERVER_CPU)
+    env["LOGLEVEL"] = "WARNING"
+    for rnd in range(rounds):
+        for target, venv in targets:
+            if target in results.dispatch_errors:
+                continue
+            cmd = [python_for(venv), str(BENCH / "dispatch.py"), "--target", target]
+            cmd += ["--duration", str(duration)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                results.dispatch_errors[target] = tail[0]
+                log(f"  [dispatch r{rnd + 1}/{rounds}] {target:10s} FAILED: {tail[0]}")
+                continue
+            res = json.loads(proc.stdout)
+            results.dispatch.setdefault(target, []).append(res)
+            best = max(res.values())
+            log(f"  [dispatch r{rnd + 1}/{rounds}] {target:10s} best {best:,.0f}/s")
+
+
+def median_of(samples: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(s[key] for s in samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="hubbub benchmark suite (servers on CPU 0, load generator on CPU 1).",
+    )
+    parser.add_argument("--smoke", action="store_true", help="a few seconds: hubbub + baselines")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per scenario (3)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="SCENARIO",
+        help=f"run only these scenarios (repeatable or comma list): {', '.join(ALL_SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="comma list of server names to run (default: all that apply)",
+    )
+    parser.add_argument("--no-peers", action="store_true", help="skip the peer frameworks")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (bench/results)")
+    parser.add_argument("--list", action="store_true", help="list servers and scenarios")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="only re-render outputs from a results.json"
+    )
+    args = parser.parse_args(argv)
+
+    if args.from_json:
+        from bench.report import write_outputs
+
+        data = json.loads(args.from_json.read_text())
+        for path in write_outputs(Results(**data), args.out or args.from_json.parent):
+            print(f"wrote {path}")
+        return 0
+
+    if args.list:
+        for s in SERVERS:
+            print(f"server   {s.name:24s} {s.kind:8s} {s.script} {' '.join(s.args)}")
+        for name in ALL_SCENARIOS:
+            print(f"scenario {name}")
+        return 0
+
+    start = time.monotonic()
+    smoke = args.smoke
+    rounds = args.rounds or (1 if smoke else 3)
+    out = args.out or DEFAULT_OUT
+    only = [x for item in args.only for x in item.split(",") if x]
+    unknown = set(only) - set(ALL_SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    scenarios = only or ALL_SCENARIOS
+    use_peers = not (smoke or args.no_peers)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    raise_nofile()
+    pin(0, LOADGEN_CPU)  # the runner mostly sleeps; keep it off the server's CPU
+
+    results = Results(
+        started=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        smoke=smoke,
+        rounds=rounds,
+        machine=machine_info(),
+    )
+
+    servers = [s for s in SERVERS if use_peers or s.kind != "peer"]
+    if args.servers:
+        wanted = set(args.servers.split(","))
+        servers = [s for s in servers if s.name in wanted]
+    if use_peers and any(s.kind == "peer" for s in servers):
+        err = ensure_peers(log)
+        if err:
+            for s in servers:
+                if s.kind == "peer":
+                    results.not_runnable[s.name] = err
+        results.machine["peers"] = peer_versions()
+
+    hub = subprocess.run(
+        [sys.executable, "-c", "import hubbub; hubbub.Service"], capture_output=True, text=True
+    )
+    if hub.returncode != 0:
+        reason = (hub.stderr.strip().splitlines() or ["import failed"])[-1]
+        for s in servers:
+            if s.kind == "hubbub":
+                results.not_runnable[s.name] = f"hubbub not importable: {reason}"
+
+    for s in servers:
+        if s.name not in results.not_runnable and s.kind == "peer":
+            why = probe_server(s)
+            if why:
+                results.not_runnable[s.name] = why
+    runnable = [s for s in servers if s.name not in results.not_runnable]
+    results.servers = [
+        {"name": s.name, "kind": s.kind, "loop": s.loop, "telnet": s.telnet, "note": s.note}
+        for s in servers
+    ]
+    for name, why in results.not_runnable.items():
+        log(f"not runnable: {name}: {why}")
+
+    net = [s for s in scenarios if s in NET_SCENARIOS]
+    log(
+        f"bench: {len(runnable)} servers x {len(net)} network scenarios x {rounds} rounds"
+        f"{' (smoke)' if smoke else ''}; servers on CPU {SERVER_CPU}, load on CPU {LOADGEN_CPU}"
+    )
+    if net:
+        loadgen = LoadGen()
+        try:
+            run_net(results, runnable, net, rounds, smoke, loadgen, log)
+        finally:
+            loadgen.close()
+    if "dispatch" in scenarios:
+        hub_ok = not any(k.startswith("hubbub") for k in results.not_runnable)
+        peers_ok = use_peers and (PEERS_VENV / "bin" / "python").exists()
+        targets = [
+            (t, v)
+            for t, v in DISPATCH_TARGETS
+            if (hub_ok if t == "hubbub" else peers_ok and t not in results.not_runnable)
+        ]
+        if not hub_ok:
+            results.dispatch_errors["hubbub"] = "hubbub not importable"
+        run_dispatch(results, targets, rounds, smoke, log)
+
+    results.elapsed_s = time.monotonic() - start
+    from bench.report import summary_lines, write_outputs
+
+    written = write_outputs(results, out)
+    for line in summary_lines(results):
+        log(line)
+    log(f"wrote {', '.join(str(p) for p in written)} in {results.elapsed_s:.0f}s")
+
+    # Exit status: every scenario must have produced numbers for hubbub and the
+    # baselines. Peers may be "not runnable" (reported) without failing the run.
+    missing = []
+    for s in servers:
+        if s.kind == "peer":
+            continue
+        if s.name in results.not_runnable:
+            missing.append(f"{s.name}: {results.not_runnable[s.name]}")
+            continue
+        for scen in net:
+            if not results.samples.get(scen, {}).get(s.name):
+                why = results.errors.get(scen, {}).get(s.name, "no numbers")
+                missing.append(f"{scen}/{s.name}: {why}")
+    if "dispatch" in scenarios and not results.dispatch.get("hubbub"):
+        missing.append(f"dispatch/hubbub: {results.dispatch_errors.get('hubbub', 'no numbers')}")
+    if missing:
+        log("FAILED: no numbers for " + "; ".join(missing))
+        return 1
+    return 0

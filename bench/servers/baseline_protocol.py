@@ -1,0 +1,60 @@
+"""Baseline: bare ``asyncio.Protocol`` line server (stdlib loop or uvloop).
+
+This is the floor hubbub is measured against: split on LF, strip CR, decode UTF-8,
+hand each line (a ``str``) to a function, encode the reply plus CRLF and
+``transport.write`` it. No framework, no events, no per-client objects beyond the
+protocol instance itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from _common import parse_args, serve_asyncio
+
+clients: set[asyncio.Transport] = set()
+
+
+class LineProtocol(asyncio.Protocol):
+    def __init__(self, on_line) -> None:  # type: ignore[no-untyped-def]
+        self.on_line = on_line
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+        clients.add(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        clients.discard(self.transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        if self.buffer:
+            data = self.buffer + data
+        *lines, self.buffer = data.split(b"\n")
+        for raw in lines:
+            self.on_line(self.transport, raw.rstrip(b"\r").decode("utf-8", "replace"))
+
+
+def echo(transport: asyncio.Transport, text: str) -> None:
+    transport.write((text + "\r\n").encode())
+
+
+def broadcast(_transport: asyncio.Transport, text: str) -> None:
+    payload = (text + "\r\n").encode()
+    for other in clients:
+        other.write(payload)
+
+
+async def start(args) -> asyncio.Server:  # type: ignore[no-untyped-def]
+    handler = echo if args.mode == "echo" else broadcast
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: LineProtocol(handler), args.host, 0)
+
+
+def main() -> None:
+    serve_asyncio(parse_args(__doc__.splitlines()[0], loops=("asyncio", "uvloop")), start)
+
+
+if __name__ == "__main__":
+    main()
