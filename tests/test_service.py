@@ -255,3 +255,20 @@ async def test_batched_output_keeps_order_across_clients(start: Start) -> None:
         assert await listener.read_line() == f"all m{i}ÿ"
     await sender.close()
     await listener.close()
+
+
+async def test_write_all_escapes_0xff_for_telnet_only(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0", "telnet://127.0.0.1:0"])
+    service.listen(events.Connect, lambda e: setattr(e.client, "encoding", "latin-1"))
+    await start(service)
+    plain = await connect(service, 0)
+    address = service.servers[1].address
+    assert address is not None
+    reader, writer = await asyncio.open_connection(*address[:2])
+    await reader.readexactly(9)  # telnet offers
+    await until(lambda: len(service.clients) == 2)
+    service.write_all("ÿes")
+    assert await plain.reader.readexactly(5) == b"\xffes\r\n"
+    assert await reader.readexactly(6) == b"\xff\xffes\r\n"
+    writer.close()
+    await plain.close()

@@ -24,8 +24,15 @@ __all__ = ["Client", "Connection"]
 class Connection(Protocol):
     """What a transport offers a client."""
 
+    #: True when :meth:`send` doubles 0xFF bytes (telnet); see :meth:`send_escaped`.
+    escapes_iac: bool
+
     def send(self, data: bytes) -> None:
         """Queue bytes for the peer; never blocks."""
+
+    def send_escaped(self, data: bytes) -> None:
+        """Queue bytes that are already escaped for this transport (a broadcast
+        escapes once for everyone)."""
 
     def close(self) -> None:
         """Flush what is queued, then close."""

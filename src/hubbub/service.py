@@ -144,15 +144,24 @@ class Service:
         else:
             skip = exclude if isinstance(exclude, set | frozenset) else set(exclude)
         encoded: dict[str, bytes] = {}
+        escaped: dict[str, bytes] = {}
         for client in tuple(self._clients.values()):
             if skip and client in skip:
                 continue
             if filter is not None and not filter(client):
                 continue
-            data = encoded.get(client.encoding)
+            encoding = client.encoding
+            data = encoded.get(encoding)
             if data is None:
-                data = encoded[client.encoding] = text.encode(client.encoding, "replace")
-            client._conn.send(data)
+                data = encoded[encoding] = text.encode(encoding, "replace")
+            conn = client._conn
+            if conn.escapes_iac:
+                wire = escaped.get(encoding)
+                if wire is None:
+                    wire = escaped[encoding] = data.replace(b"\xff", b"\xff\xff")
+                conn.send_escaped(wire)
+            else:
+                conn.send_escaped(data)
 
     def accept(self, client: Client) -> bool:
         if self._state != "running":

@@ -163,6 +163,8 @@ class StreamConnection(asyncio.Protocol):
         self._put(data)
 
     send = _write
+    send_escaped = _write
+    escapes_iac = False
 
     def _put(self, data: bytes) -> None:
         transport = self._transport
@@ -271,6 +273,8 @@ class TelnetConnection(StreamConnection):
     """One client speaking telnet (``telnet://``): negotiation is handled here."""
 
     __slots__ = ("_telnet",)
+
+    escapes_iac = True
 
     def __init__(self, host: Host, server: Server) -> None:
         super().__init__(host, server)
