@@ -163,6 +163,15 @@ def _clean_terminal_name(raw: bytes) -> str:
     return printable.strip()[:_TTYPE_MAX_NAME].rstrip()
 
 
+class _Table(dict[int, int]):
+    """Per-option small integers; options never set read as 0."""
+
+    __slots__ = ()
+
+    def __missing__(self, option: int) -> int:
+        return 0
+
+
 class TelnetProtocol:
     """Server-side telnet state machine: strips commands, negotiates options, reports events.
 
@@ -197,16 +206,15 @@ class TelnetProtocol:
         self._sb_buf = bytearray()
         self._out = bytearray()
         # Q-method state per option: ours (WILL/WONT) and the peer's (DO/DONT).
-        self._us = bytearray(256)
-        self._usq = bytearray(256)
-        self._him = bytearray(256)
-        self._himq = bytearray(256)
+        # Sparse (a handful of options are ever touched) to keep idle
+        # connections small; a missing option reads as 0 (NO / EMPTY).
+        self._us = _Table()
+        self._usq = _Table()
+        self._him = _Table()
+        self._himq = _Table()
         # Options we agree to when the peer proposes them; request_* updates these.
-        self._local_wanted = bytearray(256)
-        self._remote_wanted = bytearray(256)
-        self._local_wanted[SGA] = 1
-        for opt in (NAWS, TTYPE, SGA):
-            self._remote_wanted[opt] = 1
+        self._local_wanted = _Table({SGA: 1})
+        self._remote_wanted = _Table({NAWS: 1, TTYPE: 1, SGA: 1})
 
     # ------------------------------------------------------------------ public API
     def initiate(self) -> None:
@@ -407,7 +415,7 @@ class TelnetProtocol:
             # Ask once per enablement; the answer arrives as SB TTYPE IS.
             self._out += _TTYPE_SEND_BYTES
 
-    def _side(self, local: bool) -> tuple[bytearray, bytearray, bytearray, int, int]:
+    def _side(self, local: bool) -> tuple[_Table, _Table, _Table, int, int]:
         """One side's tables and verbs: (states, queue bits, wanted, enable verb, disable verb)."""
         if local:
             return self._us, self._usq, self._local_wanted, WILL, WONT
