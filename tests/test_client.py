@@ -393,3 +393,28 @@ async def test_echo_is_a_no_op_on_tcp(start: Start) -> None:
     raw = await client.reader.readuntil(b"ready\r\n")
     assert raw == b"ready\r\n"  # no telnet bytes on a plain socket
     await client.close()
+
+
+async def test_encoding_and_raw_switches_apply_within_one_packet(start: Start) -> None:
+    service = tcp_service()
+    got: list[object] = []
+
+    @service.listen(events.Receive)
+    def receive(event: events.Receive) -> None:
+        got.append(event.data)
+        if event.data == "latin-1":
+            event.client.encoding = "latin-1"
+        elif event.data == "raw":
+            event.client.raw = True
+
+    await start(service)
+    client = await connect(service)
+    await client.send_raw(b"latin-1\r\ncaf\xe9\r\nraw\r\nframed\r\npartial")
+    await until(lambda: len(got) >= 5)
+    # Lines framed before the switch stay lines; the unfinished one becomes
+    # the first raw chunk.
+    assert got == ["latin-1", "café", "raw", "framed", b"partial"]
+    await client.send_raw(b"more\r\n")
+    await until(lambda: len(got) >= 6)
+    assert got[5] == b"more\r\n"
+    await client.close()

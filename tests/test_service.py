@@ -137,6 +137,8 @@ async def test_write_all_exclude_filter_newline(start: Start) -> None:
     service.write_all("filtered", filter=lambda c: c.name != "c")
     service.write_all("x", "y", newline=False)
     service.write_all("")
+    with pytest.raises(TypeError, match="write_raw"):
+        service.write_all(b"bytes")  # type: ignore[arg-type]
     assert await socks["a"].expect("x\r\ny") == "to all\r\nfiltered\r\nx\r\ny"
     assert await socks["b"].expect("x\r\ny") == "to all\r\nnot a\r\nfiltered\r\nx\r\ny"
     assert await socks["c"].expect("x\r\ny") == "to all\r\nnot a\r\nonly c\r\nx\r\ny"

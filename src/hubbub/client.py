@@ -18,7 +18,7 @@ from .dispatch import Inbox, Input
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["Client", "Connection"]
+__all__ = ["Client", "Connection", "compose"]
 
 
 class Connection(Protocol):
@@ -60,8 +60,28 @@ def _new_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
-def _normalise_newlines(text: str, newline: str) -> str:
-    return text.replace("\r\n", "\n").replace("\n", newline)
+def compose(lines: tuple[str, ...], newline: str, end: bool) -> str:
+    """Lines as one text: joined by ``newline``, ended by it when ``end``.
+
+    A ``\n`` inside a line becomes ``newline`` too, so multi-line strings look
+    right on every client.
+    """
+    try:
+        if len(lines) == 1:
+            text = lines[0]
+            if "\n" in text:
+                text = text.replace("\r\n", "\n").replace("\n", newline)
+            return text + newline if end else text
+        text = newline.join(
+            line.replace("\r\n", "\n").replace("\n", newline) if "\n" in line else line
+            for line in lines
+        )
+    except TypeError:
+        bad = next((line for line in lines if not isinstance(line, str)), None)
+        raise TypeError(
+            f"lines must be str, not {type(bad).__name__}; use write_raw() for bytes"
+        ) from None
+    return text + newline if end and lines else text
 
 
 class Client:
@@ -102,30 +122,9 @@ class Client:
         ``\\n`` inside a line is sent as the connection's newline too.
         Writes to a disconnected client are dropped.
         """
-        if not self.connected:
-            return
-        nl = self._newline
-        try:
-            if len(lines) == 1:
-                text = lines[0]
-                if "\n" in text:
-                    text = _normalise_newlines(text, nl)
-                if newline:
-                    text += nl
-            else:
-                text = nl.join(
-                    _normalise_newlines(line, nl) if "\n" in line else line for line in lines
-                )
-                if newline and lines:
-                    text += nl
-            data = text.encode(self.encoding, "replace")
-        except TypeError:
-            bad = next((line for line in lines if not isinstance(line, str)), None)
-            raise TypeError(
-                f"Client.write() takes str lines, not {type(bad).__name__}; "
-                "use write_raw() for bytes"
-            ) from None
-        self._conn.send(data)
+        if self.connected:
+            text = compose(lines, self._newline, newline)
+            self._conn.send(text.encode(self.encoding, "replace"))
 
     def write_raw(self, data: bytes) -> None:
         """Send bytes as they are (telnet still escapes 0xFF)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterator
 from typing import Any, TypeVar, overload
 
 from . import events
-from .client import Client
+from .client import Client, compose
 from .dispatch import Dispatcher
 from .endpoints import parse_url
 from .errors import ListenError, SettingsError
@@ -132,10 +132,7 @@ class Service:
         """Send lines to every connected client, encoding them once per encoding."""
         if not self._clients:
             return
-        nl = self.settings.newline
-        text = nl.join(line.replace("\r\n", "\n").replace("\n", nl) for line in lines)
-        if newline and lines:
-            text += nl
+        text = compose(lines, self.settings.newline, newline)
         skip: Collection[Client]
         if exclude is None:
             skip = ()
@@ -271,8 +268,11 @@ class Service:
                 try:
                     await asyncio.wait_for(asyncio.shield(self._emptied), timeout)
                 except TimeoutError:
-                    log.warning("%d client(s) did not close in %.1fs; cutting them off",
-                                len(self._clients), timeout)
+                    log.warning(
+                        "%d client(s) did not close in %.1fs; cutting them off",
+                        len(self._clients),
+                        timeout,
+                    )
                     for client in tuple(self._clients.values()):
                         client._conn.abort()
                     await asyncio.sleep(0)
@@ -281,9 +281,12 @@ class Service:
             await self._bounded(self._closing_events, "Disconnect handlers")
             self._closing_events.clear()
             for server in self.servers:
-                await self.trigger(events.ListenStop(service=self, server=server))
+                await self._bounded(
+                    [self.trigger(events.ListenStop(service=self, server=server))],
+                    "ListenStop handlers",
+                )
             self.dispatcher.cancel_all()
-            await self.trigger(events.PostStop(service=self))
+            await self._bounded([self.trigger(events.PostStop(service=self))], "PostStop handlers")
         finally:
             self._state = "stopped"
             self._stopping = None

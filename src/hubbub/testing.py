@@ -52,6 +52,12 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 5.0
 
 
+def _listen_locally(service: Service, listen: Sequence[str] | None) -> None:
+    urls = list(listen) if listen is not None else local_urls(service.settings.listen)
+    # The strongest source, so neither a config file nor HUBBUB_LISTEN moves it.
+    service.settings.update("cli", {"listen": urls}, origin="hubbub.testing")
+
+
 def local_urls(urls: Sequence[str]) -> list[str]:
     """The same listeners on 127.0.0.1 with free ports, keeping scheme and options."""
     out = []
@@ -260,8 +266,7 @@ class RunningService:
 
     def __init__(self, service: Service, listen: Sequence[str] | None = None) -> None:
         self.service = service
-        urls = list(listen) if listen is not None else local_urls(service.settings.listen)
-        service.settings.update("cli", {"listen": urls}, origin="hubbub.testing")
+        _listen_locally(service, listen)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -279,7 +284,9 @@ class RunningService:
             self._ready.set()
             await self.service.wait_stopped()
 
-        asyncio.run(main())
+        # The same event loop run() would use (the service's loop setting).
+        with asyncio.Runner(loop_factory=self.service._loop_factory()) as runner:
+            runner.run(main())
 
     def start(self, timeout: float = DEFAULT_TIMEOUT) -> RunningService:
         self._thread.start()
@@ -346,8 +353,7 @@ def serve(service: Service, listen: Sequence[str] | None = None) -> Iterator[Run
 @contextlib.asynccontextmanager
 async def serving(service: Service, listen: Sequence[str] | None = None) -> AsyncIterator[Service]:
     """Start ``service`` in the running loop for the ``async with`` block."""
-    urls = list(listen) if listen is not None else local_urls(service.settings.listen)
-    service.settings.update("cli", {"listen": urls}, origin="hubbub.testing")
+    _listen_locally(service, listen)
     await service.start()
     try:
         yield service

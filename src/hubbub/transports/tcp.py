@@ -94,26 +94,22 @@ class StreamConnection(asyncio.Protocol):
         client = self.client
         if client is None or self._closing:
             return
-        if self._raw:
-            lines: list[Any] = [data]
-        else:
-            lines = self._lines.feed(data)
-            if not lines:
-                return
         batch = self._batch
         batch.depth += 1
         try:
+            if self._raw:
+                self._feed(client, data)
+                return
             feed = self._feed
-            encoding = client.encoding
-            for line in lines:
+            for line in self._lines.feed(data):
                 if self._closing:
                     break  # close() from a handler: later input is not acted on
                 if line is TOO_LONG:
                     self._too_long(client)
-                elif self._raw:
-                    feed(client, line)
                 else:
-                    feed(client, line.decode(encoding, "replace"))
+                    # Framed before any switch to raw: still a line. The
+                    # encoding is read per line so a handler can change it.
+                    feed(client, line.decode(client.encoding, "replace"))  # type: ignore[union-attr]
         finally:
             batch.depth -= 1
             if not batch.depth:
