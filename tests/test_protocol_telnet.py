@@ -164,7 +164,7 @@ def test_data_to_send_clears_queue() -> None:
 def test_initiate_offers() -> None:
     proto = TelnetProtocol()
     proto.initiate()
-    assert proto.data_to_send() == neg(WILL, SGA) + neg(DO, NAWS) + neg(DO, TTYPE)
+    assert proto.data_to_send() == neg(DO, NAWS) + neg(DO, TTYPE)
     assert proto.events == []  # nothing is enabled until the peer answers
     assert not proto.local_enabled(SGA)
     assert not proto.remote_enabled(NAWS)
@@ -182,8 +182,9 @@ def test_full_dialogue_after_initiate() -> None:
         OptionChanged(NAWS, local=False, enabled=True),
         OptionChanged(TTYPE, local=False, enabled=True),
     ]
-    # Answers to our own requests are not re-acknowledged; only the TTYPE query goes out.
-    assert replies == TTYPE_SEND
+    # SGA was the peer's own request (we no longer offer it), so it gets a WILL;
+    # answers to our requests are not re-acknowledged; then the TTYPE query.
+    assert replies == neg(WILL, SGA) + TTYPE_SEND
     assert proto.local_enabled(SGA)
     assert proto.remote_enabled(NAWS)
     assert proto.remote_enabled(TTYPE)

@@ -219,7 +219,6 @@ class TelnetProtocol:
     # ------------------------------------------------------------------ public API
     def initiate(self) -> None:
         """Queue the server's opening offers so clients learn what we support up front."""
-        self.request_local(SGA, True)
         self.request_remote(NAWS, True)
         self.request_remote(TTYPE, True)
 

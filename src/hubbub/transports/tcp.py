@@ -107,6 +107,8 @@ class StreamConnection(asyncio.Protocol):
                 if line is TOO_LONG:
                     self._too_long(client)
                 else:
+                    if not client._echo:
+                        self._hidden_line_ended()
                     # Framed before any switch to raw: still a line. The
                     # encoding is read per line so a handler can change it.
                     feed(client, line.decode(client.encoding, "replace"))  # type: ignore[union-attr]
@@ -212,6 +214,9 @@ class StreamConnection(asyncio.Protocol):
     def set_echo(self, enabled: bool) -> None:
         """Plain TCP has no way to ask the peer to stop echoing."""
 
+    def _hidden_line_ended(self) -> None:
+        """A line was typed while echo is off (nothing to do without telnet)."""
+
     def set_raw(self, raw: bool) -> None:
         self._raw = raw
         if raw:
@@ -306,6 +311,11 @@ class TelnetConnection(StreamConnection):
         reply = self._telnet.data_to_send()
         if reply:
             self._write(reply)
+
+    def _hidden_line_ended(self) -> None:
+        # While we "will echo", echoing is ours: the typed characters stay
+        # hidden, but the line ending is echoed so output starts on a new line.
+        self._write(b"\r\n")
 
     def _telnet_events(self, found: list[telnet.TelnetEvent]) -> None:
         client = self.client
