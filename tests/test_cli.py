@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,8 @@ from typing import Any
 import pytest
 
 from hubbub.testing import TestClient
+
+from .subprocesses import Watched
 
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
@@ -62,65 +61,19 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     return line
 
 
-class Running:
+class Running(Watched):
     """A server subprocess whose stderr is collected line by line."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.stderr: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_for(self, pattern: re.Pattern[str]) -> re.Match[str]:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {pattern.pattern!r} in {self.stderr}") from None
-            if line is None:
-                raise AssertionError(f"exited before {pattern.pattern!r}: {self.stderr}")
-            found = pattern.search(line)
-            if found:
-                return found
+        super().__init__(args, cwd=ROOT, env=env, watch="stderr")
 
     def address(self) -> tuple[str, int]:
-        found = self.wait_for(LISTENING)
+        found = self.wait_for(LISTENING.search, "listening line")
         return found.group(2), int(found.group(3))
-
-    def stop(self, sig: signal.Signals = signal.SIGINT) -> int:
-        self.proc.send_signal(sig)
-        code = self.proc.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
-        return code
 
     @property
     def stderr_text(self) -> str:
-        return "".join(self.stderr)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(TIMEOUT)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        return self.text
 
 
 @pytest.fixture
@@ -263,7 +216,7 @@ def test_run_chat(kind: str, spawn: Any) -> None:
             "INFO",
         ]
     )
-    found = server.wait_for(LISTENING)
+    found = server.wait_for(LISTENING.search, "listening line")
     assert found.group(1) == "telnet://127.0.0.1:0"
     host, port = found.group(2), int(found.group(3))
     assert host == "127.0.0.1"
@@ -298,7 +251,7 @@ def test_cli_listen_beats_environment(spawn: Any) -> None:
         [*COMMANDS["module"], "run", "examples/echo.py", "--listen", "tcp://127.0.0.1:0"],
         HUBBUB_LISTEN="telnet://127.0.0.1:1",
     )
-    found = server.wait_for(LISTENING)
+    found = server.wait_for(LISTENING.search, "listening line")
     assert found.group(1) == "tcp://127.0.0.1:0"
     with TestClient((found.group(2), int(found.group(3))), timeout=TIMEOUT) as client:
         client.send("hi there")
@@ -327,7 +280,7 @@ def test_module_target(kind: str, spawn: Any) -> None:
 @pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback here")
 def test_echo_over_ipv6(spawn: Any) -> None:
     server = spawn([*COMMANDS["module"], "run", "examples/echo.py", "--listen", "tcp://[::1]:0"])
-    found = server.wait_for(LISTENING)
+    found = server.wait_for(LISTENING.search, "listening line")
     assert found.group(1) == "tcp://[::1]:0"
     host, port = found.group(2), int(found.group(3))
     assert host == "::1"

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hubbub.testing import TestClient
+
+from .subprocesses import Watched
 
 TIMEOUT = 15.0  # safety net only
 
@@ -82,62 +81,24 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
 
 
-class App:
+class App(Watched):
     """The app script running in a subprocess; stdout is collected line by line."""
 
     def __init__(self, script: Path, url: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), url],
-            cwd=script.parent,
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        super().__init__(
+            [sys.executable, str(script), url], cwd=script.parent, env=clean_env(), watch="stdout"
         )
-        self.stdout: list[str] = []
-        self.stderr = ""
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._threads = [
-            threading.Thread(target=self._read_stdout, daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
 
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.stdout.append(line.rstrip("\n"))
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
+    @property
+    def stdout(self) -> list[str]:
+        return self.lines
 
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        self.stderr = self.proc.stderr.read()
+    @property
+    def stderr(self) -> str:
+        return self.rest
 
-    def wait_for(self, prefix: str) -> str:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {prefix!r} in {self.stdout}") from None
-            if line is None:
-                raise AssertionError(f"exited before {prefix!r}: {self.stdout} {self.stderr}")
-            if line.startswith(prefix):
-                return line
-
-    def finish(self) -> int:
-        code = self.proc.wait(TIMEOUT)
-        for thread in self._threads:
-            thread.join(TIMEOUT)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(TIMEOUT)
+    def wait_for_line(self, prefix: str) -> str:
+        return self.wait_for(lambda line: line if line.startswith(prefix) else None, repr(prefix))
 
 
 @pytest.fixture
@@ -164,12 +125,12 @@ def start_app(app_script: Path) -> Iterator[Callable[[str], App]]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_graceful_stop_on_signal(start_app: Callable[[str], App], sig: signal.Signals) -> None:
     app: App = start_app("tcp://127.0.0.1:0")
-    port = int(app.wait_for("PORT ").split()[1])
+    port = int(app.wait_for_line("PORT ").split()[1])
     with TestClient(("127.0.0.1", port), timeout=TIMEOUT) as client:
         assert client.read_line() == "hello"
         client.send("ping")
         assert client.read_line() == "ping"
-        app.wait_for("Connect")
+        app.wait_for_line("Connect")
         app.proc.send_signal(sig)
         # The PreStop handler's broadcast arrives, then the server closes.
         assert client.read_line() == "server going down"
@@ -188,7 +149,7 @@ def test_graceful_stop_on_signal(start_app: Callable[[str], App], sig: signal.Si
 
 def test_stop_without_clients(start_app: Callable[[str], App]) -> None:
     app: App = start_app("telnet://127.0.0.1:0")
-    app.wait_for("PORT ")
+    app.wait_for_line("PORT ")
     app.proc.send_signal(signal.SIGTERM)
     assert app.finish() == 0, app.stderr
     markers = [line for line in app.stdout if line in ORDER]
