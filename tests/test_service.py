@@ -274,3 +274,31 @@ async def test_write_all_escapes_0xff_for_telnet_only(start: Start) -> None:
     assert await reader.readexactly(6) == b"\xff\xffes\r\n"
     writer.close()
     await plain.close()
+
+
+async def test_write_from_outside_a_batch_waits_behind_held_output(start: Start) -> None:
+    # The handler's write to the listener is held until the end of the loop's
+    # turn; a callback scheduled by the handler runs before that, and its
+    # write must still arrive second.
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    listeners: list[hubbub.Client] = []
+
+    @service.listen(events.Receive)
+    def relay(event: events.Receive) -> None:
+        if event.data == "listen":
+            listeners.append(event.client)
+            return
+        target = listeners[0]
+        target.write("first")
+        asyncio.get_running_loop().call_soon(target.write, "second")
+
+    await start(service)
+    listener = await connect(service)
+    await listener.send("listen")
+    await until(lambda: bool(listeners))
+    sender = await connect(service)
+    await sender.send("go")
+    assert await listener.read_line() == "first"
+    assert await listener.read_line() == "second"
+    await listener.close()
+    await sender.close()

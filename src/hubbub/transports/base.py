@@ -5,6 +5,7 @@ Transports import this, the protocols and the client; never the service.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from ..client import Client
@@ -20,15 +21,19 @@ class Uncorkable(Protocol):
 
 
 class WriteBatch:
-    """Output held back while the service handles one packet of input.
+    """Output held back while the service handles input, written once per turn.
 
-    While ``depth`` is non-zero, connections keep what handlers write to them
-    and register here; :meth:`flush` then gives each one a single write. A
-    line broadcast to a thousand clients, or fifty pipelined replies, cost one
-    ``send()`` per client per packet instead of one per message.
+    While ``depth`` is non-zero (a packet of input is being handled),
+    connections keep what handlers write to them and register here. When the
+    packet is done, :meth:`flush` is scheduled for the end of the event loop's
+    current turn, so the packets of several senders that arrived together
+    share it: a message broadcast to a thousand clients, or fifty pipelined
+    replies, cost one ``send()`` per client per turn instead of one per
+    message. Until then, anything else written to a holding connection joins
+    what it holds, so order is kept.
     """
 
-    __slots__ = ("depth", "dirty")
+    __slots__ = ("depth", "dirty", "scheduled")
 
     #: A connection holding this many writes sends them at once, batch or not,
     #: so a burst of messages never piles up in memory.
@@ -37,8 +42,16 @@ class WriteBatch:
     def __init__(self) -> None:
         self.depth = 0
         self.dirty: list[Uncorkable] = []
+        self.scheduled = False
+
+    def done(self) -> None:
+        """A packet has been handled: write what it held at the end of this turn."""
+        if self.dirty and not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
+        self.scheduled = False
         dirty = self.dirty
         if dirty:
             self.dirty = []

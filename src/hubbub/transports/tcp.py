@@ -115,7 +115,7 @@ class StreamConnection(asyncio.Protocol):
         finally:
             batch.depth -= 1
             if not batch.depth:
-                batch.flush()
+                batch.done()
 
     def eof_received(self) -> bool | None:
         # A half-closed peer is finished with us; close our side too.
@@ -144,21 +144,18 @@ class StreamConnection(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         """Queue bytes as they are (no transport-level escaping)."""
-        if self._batch.depth:
-            corked = self._corked
-            if corked is None:
-                if self._closing:
-                    return
-                self._corked = [data]
-                self._batch.dirty.append(self)
-            else:
-                corked.append(data)
-                if len(corked) >= self._batch.max_held:
-                    self._corked = None
-                    self._put(b"".join(corked))
-                    self._corked = []
-            return
-        self._put(data)
+        corked = self._corked
+        if corked is not None:  # output is being held: join it, keeping order
+            corked.append(data)
+            if len(corked) >= self._batch.max_held:
+                self._corked = None
+                self._put(b"".join(corked))
+                self._corked = []
+        elif self._batch.depth and not self._closing:
+            self._corked = [data]
+            self._batch.dirty.append(self)
+        else:
+            self._put(data)
 
     send = _write
     send_escaped = _write
