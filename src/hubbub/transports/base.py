@@ -44,11 +44,22 @@ class WriteBatch:
         self.dirty: list[Uncorkable] = []
         self.scheduled = False
 
-    def done(self) -> None:
-        """A packet has been handled: write what it held at the end of this turn."""
-        if self.dirty and not self.scheduled:
-            self.scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+    def done(self, source: Uncorkable) -> None:
+        """``source`` has handled a packet: write what is held, now or at the turn's end.
+
+        When the only output held is ``source``'s own (a reply to its sender),
+        there is nothing to share a write with, and waiting for the end of the
+        turn would cost an extra pass of the event loop: write it now.
+        """
+        dirty = self.dirty
+        if not dirty or self.scheduled:
+            return
+        if len(dirty) == 1 and dirty[0] is source:
+            self.dirty = []
+            source.uncork()
+            return
+        self.scheduled = True
+        asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         self.scheduled = False

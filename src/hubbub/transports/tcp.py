@@ -115,7 +115,7 @@ class StreamConnection(asyncio.Protocol):
         finally:
             batch.depth -= 1
             if not batch.depth:
-                batch.done()
+                batch.done(self)
 
     def eof_received(self) -> bool | None:
         # A half-closed peer is finished with us; close our side too.
