@@ -39,6 +39,14 @@ _MISSING = object()
 _new_event = object.__new__
 
 
+def _receive(client: Any, data: Input) -> Receive:
+    """``Receive(client=…, server=…, data=…)`` without the **kwargs round-trip:
+    this runs once per line."""
+    event = _new_event(Receive)
+    event.__dict__ = {"client": client, "server": client.server, "data": data}
+    return event
+
+
 class Suspension:
     """A handler chain paused part-way, waiting for input or a coroutine."""
 
@@ -223,11 +231,7 @@ class Dispatcher:
         chain = self._chains.get(Receive)
         if chain is None:
             chain = self.chain_for(Receive)
-        # The same event Receive(client=…, server=…, data=…) makes, built
-        # without a round-trip through **kwargs: this runs once per line.
-        event = _new_event(Receive)
-        event.__dict__ = {"client": client, "server": client.server, "data": data}
-        self._run(event, chain, 0, inbox, None)
+        self._run(_receive(client, data), chain, 0, inbox, None)
 
     def _run(
         self,
@@ -389,9 +393,7 @@ class Dispatcher:
 
     def _run_receive(self, inbox: Inbox, data: Input) -> None:
         # Receive events for queued input are made when their turn comes.
-        client = inbox.owner
-        event = Receive(client=client, server=client.server, data=data)
-        self._run(event, self.chain_for(Receive), 0, inbox, None)
+        self._run(_receive(inbox.owner, data), self.chain_for(Receive), 0, inbox, None)
 
     def _deliver(self, reader: Suspension | asyncio.Future[Input], line: Input) -> None:
         if isinstance(reader, asyncio.Future):

@@ -245,11 +245,14 @@ class Service:
 
     async def stop(self) -> None:
         """Stop gracefully: ``PreStop``, ``Disconnect`` per client, ``ListenStop``, ``PostStop``."""
-        if self._state == "stopped":
-            return
+        if self._state != "stopped":
+            await asyncio.shield(self._begin_stop())
+
+    def _begin_stop(self) -> asyncio.Future[None]:
+        """The stop in progress, starting one if none is."""
         if self._stopping is None:
             self._stopping = asyncio.ensure_future(self._stop())
-        await asyncio.shield(self._stopping)
+        return self._stopping
 
     async def _stop(self) -> None:
         while self._state == "starting":
@@ -352,8 +355,8 @@ class Service:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("received %s; stopping", sig.name)
-        if self._stopping is None and self._state != "stopped":
-            self._stopping = asyncio.ensure_future(self._stop())
+        if self._state != "stopped":
+            self._begin_stop()
 
     def _loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
         choice = self.settings.loop
