@@ -80,5 +80,10 @@ def disconnect(event: events.Disconnect) -> None:
         service.write_all(f"{event.client.username} has disconnected", filter=named)
 
 
+@service.listen(events.PreStop)
+def shutting_down(event: events.PreStop) -> None:
+    service.write_all("", "The chat server is shutting down. Goodbye!")
+
+
 if __name__ == "__main__":
     service.run()

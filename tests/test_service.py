@@ -267,7 +267,7 @@ async def test_write_all_escapes_0xff_for_telnet_only(start: Start) -> None:
     address = service.servers[1].address
     assert address is not None
     reader, writer = await asyncio.open_connection(*address[:2])
-    await reader.readexactly(6)  # telnet offers
+    await reader.readexactly(9)  # telnet offers
     await until(lambda: len(service.clients) == 2)
     service.write_all("ÿes")
     assert await plain.reader.readexactly(5) == b"\xffes\r\n"

@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "log_level": "INFO",
     "loop": "auto",
     "close_timeout": 5.0,
+    "line_editing": True,
 }
 
 
@@ -488,7 +489,7 @@ def test_parse_name_option() -> None:
         ("telnet://127.0.0.1", "no port"),
         ("tcp://:5", "no host"),
         ("ws://127.0.0.1:1", "not supported yet"),
-        ("telnet://h:1?raw=1", "tcp:// only"),
+        ("telnet://h:1?raw=1", "unknown option 'raw'"),
         ("tcp://h:1?bogus=1", "'bogus'"),
     ],
 )

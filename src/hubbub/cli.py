@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import SettingsError
-from .service import Service
+from .service import Service, loading_app
 
 __all__ = ["load_service", "main"]
 
@@ -47,13 +48,15 @@ def load_service(target: str) -> Service:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         sys.path.insert(0, str(path.resolve().parent))
-        spec.loader.exec_module(module)
+        with loading_app(where):
+            spec.loader.exec_module(module)
     else:
         # As with "python -m": modules of the project the command is run in.
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
         try:
-            module = importlib.import_module(where)
+            with loading_app(where):
+                module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
             if exc.name and (where == exc.name or where.startswith(exc.name + ".")):
                 raise AppError(f"no module named {where!r}") from None
@@ -67,10 +70,11 @@ def load_service(target: str) -> Service:
     return found
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     parser = argparse.ArgumentParser(
         prog="hubbub", description="Run hubbub services.", allow_abbrev=False
     )
+    parser.add_argument("--version", action="version", version=f"hubbub {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run a service", allow_abbrev=False)
     run.add_argument(
@@ -87,11 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="FILE", help="TOML settings file")
     run.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
     run.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), help="event loop")
-    return parser
+    return parser, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser, run = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Reported by the subcommand's parser, whose usage names its options.
+        run.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         service = load_service(args.target)
         if args.config:

@@ -1,53 +1,81 @@
-"""The client: one remote party, as plain data plus a handle on its connection.
+"""The client: what a service knows about one remote party, kept as plain data.
 
-A :class:`Client` holds what a game or chat server keeps about a connection
-(id, address, encoding, any attributes the application sets) apart from the
-transport carrying it. Transports implement the small :class:`Connection`
-interface, which is all a client needs to write, close or change mode; that
-split is what lets WebSocket, TLS or a hot restart carry the same client.
+A :class:`Client` is state (id, address, encoding, echo, terminal facts, the
+attributes an application sets) plus a runtime link: the ``connection`` that
+carries it and the ``inbox`` that orders its input. The state can be saved
+with :meth:`Client.snapshot` and put back on a new connection object, even in
+another process, with :meth:`Client.restore`; the link is owned by the
+transport and the dispatcher and never leaves the process.
+
+Transports implement the small :class:`Connection` interface below; the
+client never needs to know which transport it has.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 import secrets
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
-
-from .dispatch import Inbox, Input
 
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["Client", "Connection", "compose"]
+__all__ = ["Client", "Connection", "InputQueue", "compose"]
+
+log = logging.getLogger("hubbub.client")
+
+Input = str | bytes
 
 
 class Connection(Protocol):
-    """What a transport offers a client."""
+    """What a transport offers the client it carries (see ``transports/base.py``)."""
 
-    #: True when :meth:`send` doubles 0xFF bytes (telnet); see :meth:`send_escaped`.
-    escapes_iac: bool
+    #: Connections with equal keys put the same text on the wire as the same
+    #: bytes, so a broadcast prepares it once per key.
+    share_key: tuple[Any, ...]
 
-    def send(self, data: bytes) -> None:
-        """Queue bytes for the peer; never blocks."""
+    def prepare(self, text: str, prompt: bool = False) -> bytes:
+        """Text as this connection's wire bytes (encoded, escaped, framed)."""
 
-    def send_escaped(self, data: bytes) -> None:
-        """Queue bytes that are already escaped for this transport (a broadcast
-        escapes once for everyone)."""
+    def send_prepared(self, data: bytes) -> None:
+        """Queue bytes made by :meth:`prepare` (of this or an equal-keyed connection)."""
+
+    def send_text(self, text: str, prompt: bool = False) -> None:
+        """Queue text for the peer; ``prompt`` marks text that waits for an answer."""
+
+    def send_raw(self, data: bytes) -> None:
+        """Queue bytes as they are (a transport may still escape them, as telnet does)."""
 
     def close(self) -> None:
-        """Flush what is queued, then close."""
+        """Send what is queued, then close; a peer that will not take it is cut off."""
 
     def abort(self) -> None:
         """Close at once, dropping queued output."""
 
-    async def flush(self) -> None:
-        """Wait until queued output has been handed to the OS."""
+    def flush(self) -> Awaitable[None]:
+        """Wait until queued output has been handed to the operating system."""
 
     def set_echo(self, enabled: bool) -> None:
-        """Ask the peer to echo typed input locally (False hides it)."""
+        """Ask the peer to show (True) or hide (False) what the user types."""
 
     def set_raw(self, raw: bool) -> None:
         """Switch between line framing and raw chunks."""
+
+    def set_encoding(self, encoding: str) -> None:
+        """The client's text encoding changed."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The transport's own state (negotiated options, a partial line) as JSON data."""
+
+
+class InputQueue(Protocol):
+    """What the dispatcher's per-client inbox offers :meth:`Client.read`."""
+
+    def read(self) -> Awaitable[Input]:
+        """The next line (or raw chunk) from the client."""
 
 
 # Ids are a random per-process prefix and a counter: unique without a system
@@ -56,14 +84,15 @@ _ID_PREFIX = secrets.token_hex(4)
 _ID_COUNTER = itertools.count(1)
 
 
-def _new_id() -> str:
+def new_id() -> str:
+    """A fresh client id: 16 hex characters, unique across processes."""
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 def compose(lines: tuple[str, ...], newline: str, end: bool) -> str:
     """Lines as one text: joined by ``newline``, ended by it when ``end``.
 
-    A ``\n`` inside a line becomes ``newline`` too, so multi-line strings look
+    A ``\\n`` inside a line becomes ``newline`` too, so multi-line strings look
     right on every client.
     """
     try:
@@ -84,16 +113,45 @@ def compose(lines: tuple[str, ...], newline: str, end: bool) -> str:
     return text + newline if end and lines else text
 
 
-class Client:
-    """A connected party. Set any attribute you like on it (``client.username``)."""
+# The state a snapshot carries, with each field's value for a new client.
+STATE_DEFAULTS: dict[str, Any] = {
+    "encoding": "utf-8",
+    "newline": "\r\n",
+    "raw": False,
+    "echo": True,
+    "terminal": None,
+    "width": None,
+    "height": None,
+    "prompt_text": None,
+}
 
-    # Class-level defaults keep an idle client's own __dict__ small.
-    connected: bool = True
-    terminal: str | None = None
-    width: int | None = None
-    height: int | None = None
-    _echo = True
-    _raw = False
+
+class Client:
+    """A connected party. Set any attribute you like on it (``client.username``).
+
+    Attributes of your own are part of the client's state: they are saved
+    with it (a hot restart carries them) when they are JSON values.
+    """
+
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_echo",
+        "_encoding",
+        "_raw",
+        "_session",
+        "address",
+        "connected",
+        "connection",
+        "height",
+        "id",
+        "inbox",
+        "newline",
+        "prompt_text",
+        "server",
+        "terminal",
+        "width",
+    )
 
     def __init__(
         self,
@@ -103,53 +161,82 @@ class Client:
         *,
         encoding: str = "utf-8",
         newline: str = "\r\n",
+        raw: bool = False,
         client_id: str | None = None,
     ) -> None:
-        self.id: str = client_id or _new_id()
+        self.id: str = client_id or new_id()
         self.address = address
         self.server = server
-        self.encoding = encoding
-        self._conn = connection
-        self._newline = newline
-        self._inbox = Inbox(self)
+        #: The transport carrying this client (hubbub's own: do not replace it).
+        self.connection = connection
+        #: The dispatcher's queue of this client's input (hubbub's own).
+        self.inbox: Any = None
+        self.connected = True
+        self._encoding = encoding
+        self.newline = newline
+        self._raw = raw
+        self._echo = True
+        self.terminal: str | None = None
+        self.width: int | None = None
+        self.height: int | None = None
+        #: The last text written without a newline (a prompt still waiting for
+        #: an answer), or None; hubbub shows it again after refusing a line.
+        self.prompt_text: str | None = None
+        self._session: dict[str, Any] | None = None
 
     # --- output -------------------------------------------------------------
 
     def write(self, *lines: str, newline: bool = True) -> None:
         """Send lines, each followed by the connection's newline.
 
-        With ``newline=False`` the last line is left open (for prompts). A
+        With ``newline=False`` the last line is left open (a prompt). A
         ``\\n`` inside a line is sent as the connection's newline too.
         Writes to a disconnected client are dropped.
         """
         if self.connected:
-            text = compose(lines, self._newline, newline)
-            self._conn.send(text.encode(self.encoding, "replace"))
+            text = compose(lines, self.newline, newline)
+            if newline:
+                if self.prompt_text is not None:
+                    self.prompt_text = None
+            else:
+                self.prompt_text = text
+            self.connection.send_text(text)
 
     def write_raw(self, data: bytes) -> None:
         """Send bytes as they are (telnet still escapes 0xFF)."""
         if self.connected:
-            self._conn.send(bytes(data))
+            self.connection.send_raw(bytes(data))
 
     async def flush(self) -> None:
-        """Wait until everything written so far has left the process."""
-        if self.connected:
-            await self._conn.flush()
+        """Wait until everything written so far has left the process.
+
+        Raises :class:`hubbub.Disconnected` if the client is gone, so a loop
+        that streams output with ``await client.flush()`` ends when the peer
+        does.
+        """
+        if not self.connected:
+            from .errors import Disconnected
+
+            raise Disconnected()
+        await self.connection.flush()
 
     def close(self) -> None:
         """Flush pending output, then disconnect (``Disconnect`` follows)."""
         if self.connected:
-            self._conn.close()
+            self.connection.close()
 
     # --- input --------------------------------------------------------------
 
-    async def read(self) -> Input:
+    def read(self) -> Awaitable[Input]:
         """The next line (a bytes chunk in raw mode) from this client.
 
         While a handler reads, that input raises no ``Receive``. Raises
         :class:`hubbub.Disconnected` if the client goes away first.
         """
-        return await self._inbox.read()
+        inbox: InputQueue = self.inbox
+        return inbox.read()
+
+    # --- modes --------------------------------------------------------------
 
     @property
     def raw(self) -> bool:
@@ -162,7 +249,7 @@ class Client:
         if value != self._raw:
             self._raw = value
             if self.connected:
-                self._conn.set_raw(value)
+                self.connection.set_raw(value)
 
     @property
     def echo(self) -> bool:
@@ -175,7 +262,97 @@ class Client:
         if value != self._echo:
             self._echo = value
             if self.connected:
-                self._conn.set_echo(value)
+                self.connection.set_echo(value)
+
+    @property
+    def encoding(self) -> str:
+        """Text encoding of this client's input and output (default: the setting)."""
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        if value != self._encoding:
+            "".encode(value)  # LookupError for an unknown codec, before anything changes
+            self._encoding = value
+            if self.connected:
+                self.connection.set_encoding(value)
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """A dict of JSON values kept with the client's state (carried by a restart)."""
+        if self._session is None:
+            self._session = {}
+        return self._session
+
+    # --- state as data ------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything hubbub keeps about this client, as JSON-able data.
+
+        Application attributes that are not JSON values are left out, with
+        one warning naming them.
+        """
+        state: dict[str, Any] = {
+            "id": self.id,
+            "address": list(self.address),
+            "server": self.server.name,
+            "encoding": self._encoding,
+            "newline": self.newline,
+            "raw": self._raw,
+            "echo": self._echo,
+            "terminal": self.terminal,
+            "width": self.width,
+            "height": self.height,
+            "prompt_text": self.prompt_text,
+            "session": dict(self._session or {}),
+        }
+        attributes: dict[str, Any] = {}
+        dropped: list[str] = []
+        for name, value in vars(self).items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                dropped.append(name)
+            else:
+                attributes[name] = value
+        if dropped:
+            log.warning(
+                "%r: attribute(s) %s are not JSON values and were left out of its state",
+                self,
+                ", ".join(sorted(dropped)),
+            )
+        state["attributes"] = attributes
+        state["connection"] = self.connection.snapshot()
+        return state
+
+    @classmethod
+    def restore(
+        cls, state: dict[str, Any], connection: Connection, server: Server
+    ) -> Client:
+        """A client with the state :meth:`snapshot` gave, carried by ``connection``.
+
+        The connection's own state (``state["connection"]``) is for the
+        transport to take back; this sets the client's.
+        """
+        client = cls(
+            connection,
+            server,
+            tuple(state["address"]),
+            encoding=state.get("encoding", STATE_DEFAULTS["encoding"]),
+            newline=state.get("newline", STATE_DEFAULTS["newline"]),
+            raw=bool(state.get("raw", False)),
+            client_id=state["id"],
+        )
+        client._echo = bool(state.get("echo", True))
+        client.terminal = state.get("terminal")
+        client.width = state.get("width")
+        client.height = state.get("height")
+        client.prompt_text = state.get("prompt_text")
+        session = state.get("session")
+        client._session = dict(session) if session else None
+        for name, value in state.get("attributes", {}).items():
+            setattr(client, name, value)
+        return client
 
     def __repr__(self) -> str:
         host = self.address[0] if self.address else "?"

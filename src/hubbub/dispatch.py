@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from .errors import Disconnected
 from .events import Event, Receive
 from .handler import Handler
+from .log_limit import LogLimit
 
 __all__ = ["Dispatcher", "Inbox", "Suspension"]
 
@@ -136,12 +137,22 @@ class Inbox:
         self.readers.append(reader)
 
 
-def _matches(event: Event, filters: tuple[tuple[str, Any], ...]) -> bool:
-    return all(getattr(event, key, _MISSING) == value for key, value in filters)
-
-
 def _describe(handler: Any) -> str:
     return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+def _check_filters(event_class: type[Event], handler: Any, filters: dict[str, Any]) -> None:
+    """A filter on an attribute hubbub's own events never have is a typo: refuse it."""
+    if not filters or not event_class.__module__.startswith("hubbub."):
+        return
+    known = event_class.all_fields()
+    unknown = sorted(set(filters) - known)
+    if unknown:
+        raise TypeError(
+            f"listen({event_class.__name__}, {_describe(handler)}): "
+            f"{event_class.__name__} events have no attribute {unknown[0]!r} to filter on "
+            f"(they have {', '.join(sorted(known))})"
+        )
 
 
 class Dispatcher:
@@ -152,6 +163,10 @@ class Dispatcher:
         self._chains: dict[type[Event], tuple[Binding, ...]] = {}
         self._seq = 0
         self._live: set[Suspension] = set()
+        # Per handler: how often it raised (its tracebacks are rate-limited).
+        self._errors: dict[int, LogLimit] = {}
+        # Bindings already warned about a filtered attribute their events lack.
+        self._warned: set[int] = set()
 
     # --- binding --------------------------------------------------------------
 
@@ -160,11 +175,12 @@ class Dispatcher:
     ) -> HandlerT:
         if not (isinstance(event_class, type) and issubclass(event_class, Event)):
             raise TypeError(f"listen() needs an Event subclass, not {event_class!r}")
+        _check_filters(event_class, handler, filters)
         call: Callable[[Any], Any]
         if isinstance(handler, type):
             if not issubclass(handler, Handler):
                 raise TypeError(f"{_describe(handler)} is a class but not a hubbub.Handler")
-            call = handler.run
+            call = handler.run_async if handler.is_async() else handler.run
         elif callable(handler):
             if inspect.isasyncgenfunction(handler):
                 raise TypeError(
@@ -210,9 +226,14 @@ class Dispatcher:
         inbox: Inbox | None = None
         client = event.__dict__.get("client")
         if client is not None:
-            inbox = getattr(client, "_inbox", None)
-            if inbox is not None and (inbox.suspended or inbox.items):
-                event._pending = True
+            inbox = getattr(client, "inbox", None)
+            if (
+                inbox is not None
+                and (inbox.suspended or inbox.items)
+                and event.ordered
+                and not inbox.closed
+            ):
+                event.pending = True
                 inbox.push(event)
                 return event
         chain = self._chains.get(event.__class__)
@@ -221,9 +242,8 @@ class Dispatcher:
         self._run(event, chain, 0, inbox, None)
         return event
 
-    def feed(self, client: Any, data: Input) -> None:
-        """Route one line (or raw chunk) from ``client``: a waiting reader, or ``Receive``."""
-        inbox: Inbox = client._inbox
+    def receive(self, inbox: Inbox, data: Input) -> None:
+        """Route one line (or raw chunk) from a client: to a waiting reader, or ``Receive``."""
         if inbox.readers or inbox.suspended or inbox.items:
             inbox.push(data)
             self._pump(inbox)
@@ -231,7 +251,7 @@ class Dispatcher:
         chain = self._chains.get(Receive)
         if chain is None:
             chain = self.chain_for(Receive)
-        self._run(_receive(client, data), chain, 0, inbox, None)
+        self._run(_receive(inbox.owner, data), chain, 0, inbox, None)
 
     def _run(
         self,
@@ -250,7 +270,7 @@ class Dispatcher:
             if event.stopped:
                 break
             i += 1
-            if filters is not None and not _matches(event, filters):
+            if filters is not None and not self._matches(event, filters, handler):
                 continue
             try:
                 result = call(event)
@@ -263,8 +283,8 @@ class Dispatcher:
                 return
         if susp is not None:
             self._release(susp)
-        elif event._pending:
-            event._finish()
+        elif event.pending:
+            event.settle()
 
     def _suspended(
         self,
@@ -327,7 +347,7 @@ class Dispatcher:
     ) -> Suspension:
         if susp is None:
             susp = Suspension(event, chain, inbox)
-            event._pending = True
+            event.pending = True
             self._live.add(susp)
             if inbox is not None:
                 inbox.suspended.append(susp)
@@ -340,7 +360,7 @@ class Dispatcher:
         """A suspended chain has ended: free its client for the next item."""
         self._live.discard(susp)
         inbox = susp.inbox
-        susp.event._finish()
+        susp.event.settle()
         if inbox is not None:
             if susp in inbox.suspended:
                 inbox.suspended.remove(susp)
@@ -434,7 +454,7 @@ class Dispatcher:
                 inbox.suspended.remove(susp)
             if inbox.readers and susp in inbox.readers:
                 inbox.readers.remove(susp)
-        susp.event._finish()
+        susp.event.settle()
 
     def close_inbox(self, inbox: Inbox) -> bool:
         """The client is gone: end what waits on it and drop what queued for it.
@@ -457,7 +477,7 @@ class Dispatcher:
             log.debug("dropping %d queued item(s) for a disconnected client", len(inbox.items))
             for item in inbox.items:
                 if isinstance(item, Event):
-                    item._finish()
+                    item.settle()
             inbox.items = None
         return woke
 
@@ -469,6 +489,33 @@ class Dispatcher:
             if task is not None and not task.done():
                 task.cancel()
 
+    def _matches(
+        self, event: Event, filters: tuple[tuple[str, Any], ...], handler: Any
+    ) -> bool:
+        for key, value in filters:
+            found = getattr(event, key, _MISSING)
+            if found is _MISSING:
+                if id(filters) not in self._warned:
+                    self._warned.add(id(filters))
+                    log.warning(
+                        "handler %s filters on %r, but %s has no such attribute; "
+                        "it is skipped for such events (warned once)",
+                        _describe(handler),
+                        key,
+                        type(event).__name__,
+                    )
+                return False
+            if found != value:
+                return False
+        return True
+
     def _failed(self, handler: Any, event: Event) -> None:
-        log.exception("handler %s failed on %s", _describe(handler), event)
+        """Log a handler's exception: in full the first times, then counted."""
+        key = id(handler)
+        limit = self._errors.get(key)
+        if limit is None:
+            limit = self._errors[key] = LogLimit()
+        limit.log(
+            log, logging.ERROR, "handler %s failed on %s", _describe(handler), event, exc_info=True
+        )
 

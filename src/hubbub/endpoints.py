@@ -1,26 +1,29 @@
 """Listener URLs: ``telnet://host:port``, ``tcp://host:port?raw=1``.
 
 Parsed and checked once, when settings are applied, so a typo is reported
-before anything starts.
+before anything starts. Which schemes exist, and which options each takes,
+is the transports' table (:data:`hubbub.transports.SCHEMES`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-__all__ = ["SCHEMES", "Endpoint", "parse_url"]
+from .transports import PLANNED, SCHEMES
 
-#: Schemes served today.
-SCHEMES = frozenset({"telnet", "tcp"})
-_PLANNED = frozenset({"telnets", "tls", "ws", "wss", "udp", "unix"})
+__all__ = ["Endpoint", "parse_url"]
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One place to listen."""
+    """One place to listen: a host and port, or a path, with per-listener options."""
 
     url: str
     scheme: str
@@ -28,6 +31,13 @@ class Endpoint:
     port: int
     raw: bool = False
     name: str = ""
+    path: str = ""
+    options: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        """A yes/no option of the URL (``?raw=1``)."""
+        value = self.options.get(key)
+        return default if value is None else value.lower() in _TRUE
 
 
 def parse_url(url: str) -> Endpoint:
@@ -37,31 +47,57 @@ def parse_url(url: str) -> Endpoint:
         port = parts.port
     except ValueError as exc:
         raise ValueError(f"bad listen URL {url!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme in _PLANNED:
-        raise ValueError(f"bad listen URL {url!r}: scheme {scheme}:// is not supported yet")
-    if scheme not in SCHEMES:
+    scheme_name = parts.scheme.lower()
+    if scheme_name in PLANNED and scheme_name not in SCHEMES:
+        raise ValueError(f"bad listen URL {url!r}: scheme {scheme_name}:// is not supported yet")
+    scheme = SCHEMES.get(scheme_name)
+    if scheme is None:
         raise ValueError(
             f"bad listen URL {url!r}: unknown scheme (use {', '.join(sorted(SCHEMES))})"
         )
-    if not parts.hostname:
-        raise ValueError(f"bad listen URL {url!r}: no host (e.g. {scheme}://127.0.0.1:9000)")
-    if port is None:
-        raise ValueError(f"bad listen URL {url!r}: no port (use :0 for any free port)")
-    if parts.path not in ("", "/"):
-        raise ValueError(f"bad listen URL {url!r}: unexpected path {parts.path!r}")
-    raw = False
+    host = parts.hostname or ""
+    path = ""
+    if scheme.path:
+        path = unquote(parts.netloc + parts.path)
+        if not path:
+            raise ValueError(f"bad listen URL {url!r}: no path (e.g. {scheme_name}:///run/x.sock)")
+        port = 0
+    else:
+        if not host:
+            raise ValueError(
+                f"bad listen URL {url!r}: no host (e.g. {scheme_name}://127.0.0.1:9000)"
+            )
+        if port is None:
+            raise ValueError(f"bad listen URL {url!r}: no port (use :0 for any free port)")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"bad listen URL {url!r}: unexpected path {parts.path!r}")
     name = url
+    options: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "raw":
-            if value.lower() in _TRUE:
-                raw = True
-            elif value.lower() not in _FALSE:
-                raise ValueError(f"bad listen URL {url!r}: raw={value!r} is not 1 or 0")
-        elif key == "name" and value:
+        if key == "name":
+            if not value:
+                raise ValueError(f"bad listen URL {url!r}: name= needs a value")
             name = value
+        elif key in scheme.options:
+            if key in options:
+                raise ValueError(f"bad listen URL {url!r}: option {key!r} given twice")
+            options[key] = value
         else:
             raise ValueError(f"bad listen URL {url!r}: unknown option {key!r}")
-    if raw and scheme != "tcp":
-        raise ValueError(f"bad listen URL {url!r}: raw=1 is for tcp:// only")
-    return Endpoint(url=url, scheme=scheme, host=parts.hostname, port=port, raw=raw, name=name)
+    raw = False
+    if "raw" in options:
+        value = options["raw"].lower()
+        if value in _TRUE:
+            raw = True
+        elif value not in _FALSE:
+            raise ValueError(f"bad listen URL {url!r}: raw={options['raw']!r} is not 1 or 0")
+    return Endpoint(
+        url=url,
+        scheme=scheme_name,
+        host=host,
+        port=port or 0,
+        raw=raw,
+        name=name,
+        path=path,
+        options=MappingProxyType(options),
+    )

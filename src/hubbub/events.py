@@ -12,8 +12,9 @@ so a handler bound to :class:`Client` sees only ``Connect``, ``Receive`` and
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Generator
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "Client",
@@ -46,10 +47,16 @@ class Event:
     is what :meth:`hubbub.Service.trigger` returns.
     """
 
+    #: The attributes hubbub gives this event; a filter naming any other is refused.
+    fields: ClassVar[tuple[str, ...]] = ()
+    #: False for events that carry no input (a window size, a terminal name):
+    #: they are handled at once, even while the client's input waits its turn.
+    ordered: ClassVar[bool] = True
+
     #: Set by :meth:`stop`; later handlers are skipped.
     stopped: bool = False
-    # Dispatch bookkeeping: True while the chain is suspended or queued.
-    _pending: bool = False
+    #: True while the handler chain is suspended or queued (set by the dispatcher).
+    pending: bool = False
     _done: asyncio.Future[None] | None = None
 
     def __init__(self, **attrs: Any) -> None:
@@ -60,26 +67,40 @@ class Event:
         self.stopped = True
 
     def __await__(self) -> Generator[Any, None, Event]:
-        if self._pending:
+        if self.pending:
             done = self._done
             if done is None:
                 done = self._done = asyncio.get_running_loop().create_future()
             yield from done.__await__()
         return self
 
-    def _finish(self) -> None:
-        """Mark the chain finished and wake anyone awaiting the event."""
-        self._pending = False
+    def settle(self) -> None:
+        """The chain has ended: wake anyone awaiting the event (the dispatcher calls this)."""
+        self.pending = False
         done = self._done
         if done is not None and not done.done():
             done.set_result(None)
 
+    @classmethod
+    def all_fields(cls) -> frozenset[str]:
+        """Every attribute hubbub gives this class of event, its bases' included."""
+        found: set[str] = set()
+        for klass in cls.__mro__:
+            found.update(klass.__dict__.get("fields", ()))
+        return frozenset(found)
+
+    @classmethod
+    def title(cls) -> str:
+        """The first line of the class docstring, without reStructuredText markup."""
+        doc = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+        return _plain(doc)
+
     def __str__(self) -> str:
-        doc = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
+        doc = self.title()
         attrs = ", ".join(
             f"{key}={value!r}"
             for key, value in self.__dict__.items()
-            if not key.startswith("_") and key != "stopped"
+            if not key.startswith("_") and key not in ("stopped", "pending")
         )
         return f"{doc} ({attrs})" if attrs else doc
 
@@ -87,11 +108,21 @@ class Event:
         return f"<{type(self).__qualname__} {self}>"
 
 
+_ROLE = re.compile(r":[a-z]+:`~?([^`]*)`")
+
+
+def _plain(text: str) -> str:
+    """``:class:`Foo``` and ````bar```` as plain Foo and bar, for log lines."""
+    return _ROLE.sub(r"\1", text).replace("``", "").replace("`", "")
+
+
 # --- service lifecycle --------------------------------------------------------
 
 
 class Service(Event):
     """Service event (service)."""
+
+    fields: ClassVar[tuple[str, ...]] = ("service",)
 
 
 class PreStart(Service):
@@ -124,6 +155,8 @@ class PostRestart(Service):
 class Server(Event):
     """Server event (server)."""
 
+    fields: ClassVar[tuple[str, ...]] = ("service", "server")
+
 
 class ListenStart(Server):
     """Server is listening."""
@@ -139,6 +172,8 @@ class ListenStop(Server):
 class Client(Event):
     """Client event (client, server)."""
 
+    fields: ClassVar[tuple[str, ...]] = ("client", "server")
+
 
 class Connect(Client):
     """Client has connected."""
@@ -146,6 +181,8 @@ class Connect(Client):
 
 class Receive(Client):
     """Client has sent a line (or, in raw mode, a chunk of bytes) as ``data``."""
+
+    fields: ClassVar[tuple[str, ...]] = ("data",)
 
 
 class Disconnect(Client):
@@ -156,12 +193,23 @@ class Disconnect(Client):
 
 
 class Telnet(Event):
-    """Telnet negotiation result (client, server)."""
+    """Telnet negotiation result (client, server).
+
+    These carry no input, so they are handled as they arrive even while a
+    handler of the same client waits for a line.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("client", "server")
+    ordered = False
 
 
 class WindowSize(Telnet):
     """Client reported its window size (width, height)."""
 
+    fields: ClassVar[tuple[str, ...]] = ("width", "height")
+
 
 class TerminalType(Telnet):
     """Client reported its terminal type (terminal)."""
+
+    fields: ClassVar[tuple[str, ...]] = ("terminal",)

@@ -8,10 +8,12 @@ input without the dispatcher knowing about classes at all.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Generator
-from types import GeneratorType
+from types import CoroutineType, GeneratorType
 from typing import Any, ClassVar
 
+from .errors import Disconnected
 from .events import Event
 
 __all__ = ["Handler"]
@@ -52,8 +54,13 @@ class Handler:
         return [getattr(self, name) for name in self._names()]
 
     @classmethod
+    def is_async(cls) -> bool:
+        """True when any ``handler_*`` method is ``async def`` (see :meth:`run_async`)."""
+        return any(inspect.iscoroutinefunction(getattr(cls, name)) for name in cls._names())
+
+    @classmethod
     def run(cls, event: Event) -> Generator[Any, Any, None]:
-        """Run a fresh instance's methods for ``event``.
+        """Run a fresh instance's methods for ``event``, as one generator.
 
         An exception ends this handler (the dispatcher logs it and moves on to
         the next bound handler), as a failing plain function would.
@@ -63,3 +70,46 @@ class Handler:
             result = self.handlers.pop(0)(event)
             if type(result) is GeneratorType:
                 yield from result
+            elif type(result) is CoroutineType:
+                result.close()
+                raise TypeError(
+                    f"{cls.__qualname__}: an async method was added to self.handlers of a "
+                    "Handler with no async def handler_* methods; define it on the class"
+                )
+
+    @classmethod
+    async def run_async(cls, event: Event) -> None:
+        """Run a fresh instance's methods for ``event``, as one coroutine.
+
+        Used when the class has ``async def`` methods. Generator methods still
+        take input with ``yield``: each line is read with ``client.read()``.
+        """
+        self = cls(event)
+        while self.handlers and not event.stopped:
+            result = self.handlers.pop(0)(event)
+            if type(result) is GeneratorType:
+                await _drive_generator(result, event)
+            elif inspect.isawaitable(result):
+                await result
+
+
+async def _drive_generator(gen: Generator[Any, Any, Any], event: Event) -> None:
+    """Run a generator method, giving each ``yield`` the client's next line."""
+    try:
+        next(gen)
+    except StopIteration:
+        return
+    client = getattr(event, "client", None)
+    if client is None:
+        gen.close()
+        raise TypeError(f"a handler yielded for input, but {event} has no client to read from")
+    while True:
+        try:
+            line = await client.read()
+        except Disconnected:
+            gen.close()
+            raise
+        try:
+            gen.send(line)
+        except StopIteration:
+            return

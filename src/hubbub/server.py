@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .endpoints import Endpoint
+
+if TYPE_CHECKING:
+    from .transports import Listener
 
 __all__ = ["Server"]
 
@@ -22,23 +24,10 @@ class Server:
         self.endpoint = endpoint
         self.name = endpoint.name
         self.url = endpoint.url
+        #: The bound address: (host, port), with the real port when 0 was asked.
         self.address: tuple[Any, ...] | None = None
-        self._handle: asyncio.AbstractServer | None = None
-
-    @property
-    def listening(self) -> bool:
-        return self._handle is not None
-
-    def _opened(self, handle: asyncio.AbstractServer) -> None:
-        self._handle = handle
-        sockets = getattr(handle, "sockets", None) or ()
-        if sockets:
-            self.address = tuple(sockets[0].getsockname()[:2])
-
-    def _close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        #: The open listener while the service runs (the service's own).
+        self.listener: Listener | None = None
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from . import events
@@ -14,20 +15,38 @@ from .client import Client, compose
 from .dispatch import Dispatcher
 from .endpoints import parse_url
 from .errors import ListenError, SettingsError
+from .fd_limit import connection_capacity
 from .server import Server
 from .settings import Settings
+from .transports import open_listener
 from .transports.base import WriteBatch
-from .transports.tcp import open_listener
 
-__all__ = ["ClientSet", "Service"]
+__all__ = ["ClientSet", "Service", "loading_app"]
 
 log = logging.getLogger("hubbub.service")
 
 E = TypeVar("E", bound=events.Event)
 H = TypeVar("H")
 
-FULL_MESSAGE = b"Sorry, the server is full. Please try again later.\r\n"
-STOPPING_MESSAGE = b"Sorry, the server is shutting down.\r\n"
+FULL_MESSAGE = "Sorry, the server is full. Please try again later."
+STOPPING_MESSAGE = "Sorry, the server is shutting down."
+
+# Targets ``hubbub run`` is importing right now (see loading_app).
+_loading: list[str] = []
+
+
+@contextlib.contextmanager
+def loading_app(target: str) -> Iterator[None]:
+    """Mark that ``hubbub run`` is importing ``target``.
+
+    A file that calls ``service.run()`` without the ``__main__`` guard would
+    otherwise run its service while being imported, then again for the CLI.
+    """
+    _loading.append(target)
+    try:
+        yield
+    finally:
+        _loading.pop()
 
 
 class ClientSet:
@@ -75,8 +94,11 @@ class Service:
         self.clients = ClientSet(self._clients)
         self.servers: list[Server] = []
         self._state = "stopped"
+        self._capacity = self.settings.max_connections
         self._stopped: asyncio.Event | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._forced: asyncio.Event | None = None
+        self._stage = ""
         self._emptied: asyncio.Future[None] | None = None
         self._closing_events: list[events.Event] = []
         self._refused = 0
@@ -97,7 +119,8 @@ class Service:
         """Bind ``handler`` to ``event_class`` (and its subclasses); a decorator without it.
 
         ``filters`` limit it to events whose attributes equal the values given,
-        e.g. ``server="web"``.
+        e.g. ``server="web"``. On hubbub's own events a filter on an attribute
+        they do not have is a :class:`TypeError`.
         """
         if handler is None:
 
@@ -129,7 +152,11 @@ class Service:
         exclude: Client | Collection[Client] | None = None,
         filter: Callable[[Client], bool] | None = None,
     ) -> None:
-        """Send lines to every connected client, encoding them once per encoding."""
+        """Send lines to every connected client.
+
+        The text is prepared (encoded, escaped, framed) once per kind of
+        connection and encoding, and shared by every client of that kind.
+        """
         if not self._clients:
             return
         text = compose(lines, self.settings.newline, newline)
@@ -140,58 +167,61 @@ class Service:
             skip = (exclude,)
         else:
             skip = exclude if isinstance(exclude, set | frozenset) else set(exclude)
-        encoded: dict[str, bytes] = {}
-        escaped: dict[str, bytes] = {}
+        prepared: dict[tuple[Any, ...], bytes] = {}
         for client in tuple(self._clients.values()):
             if skip and client in skip:
                 continue
             if filter is not None and not filter(client):
                 continue
-            encoding = client.encoding
-            data = encoded.get(encoding)
+            connection = client.connection
+            key = connection.share_key
+            data = prepared.get(key)
             if data is None:
-                data = encoded[encoding] = text.encode(encoding, "replace")
-            conn = client._conn
-            if conn.escapes_iac:
-                wire = escaped.get(encoding)
-                if wire is None:
-                    wire = escaped[encoding] = data.replace(b"\xff", b"\xff\xff")
-                conn.send_escaped(wire)
-            else:
-                conn.send_escaped(data)
+                data = prepared[key] = connection.prepare(text)
+            connection.send_prepared(data)
 
-    def accept(self, client: Client) -> bool:
+    # --- what transports call (the Host interface) ------------------------------
+
+    def admit(self, server: Server, address: tuple[Any, ...]) -> str | None:
+        """Before anything is set up for a peer: None to let it in, else why not."""
         if self._state != "running":
-            client._conn.send(STOPPING_MESSAGE)
-            client._conn.close()
-            client.connected = False
-            return False
-        if len(self._clients) >= self.settings.max_connections:
-            self._refused += 1
-            if self._refused == 1 or self._refused % 100 == 0:
-                log.warning(
-                    "turning away %s:%s: %d clients connected (max_connections=%d); "
-                    "%d turned away so far",
-                    *client.address[:2],
-                    len(self._clients),
-                    self.settings.max_connections,
-                    self._refused,
-                )
-            client._conn.send(FULL_MESSAGE)
-            client._conn.close()
-            client.connected = False
-            return False
+            return STOPPING_MESSAGE
+        if len(self._clients) >= self._capacity:
+            self._turned_away(address)
+            return FULL_MESSAGE
+        return None
+
+    def connected(self, client: Client) -> str | None:
+        """Register a new client and raise ``Connect``; or say why it is refused."""
+        if self._state != "running":
+            return STOPPING_MESSAGE
+        if len(self._clients) >= self._capacity:
+            self._turned_away(client.address)
+            return FULL_MESSAGE
         self._clients[client.id] = client
         log.info("%r connected to %s", client, client.server.name)
         self.dispatcher.trigger(events.Connect(client=client, server=client.server))
-        return True
+        return None
 
-    def release(self, client: Client) -> None:
+    def _turned_away(self, address: tuple[Any, ...]) -> None:
+        self._refused += 1
+        if self._refused == 1 or self._refused % 100 == 0:
+            log.warning(
+                "turning away %s:%s: the server is full (clients connected: %d, "
+                "capacity: %d); turned away so far: %d",
+                *(*address, "?", "?")[:2],
+                len(self._clients),
+                self._capacity,
+                self._refused,
+            )
+
+    def disconnected(self, client: Client) -> None:
+        """The transport lost ``client``: forget it and raise ``Disconnect``."""
+        client.connected = False
         if self._clients.pop(client.id, None) is None:
             return
-        client.connected = False
         log.info("%r disconnected", client)
-        if self.dispatcher.close_inbox(client._inbox):
+        if self.dispatcher.close_inbox(client.inbox):
             # Let the woken reader end first (one loop turn, never longer).
             asyncio.get_running_loop().call_soon(self._disconnected, client)
         else:
@@ -200,7 +230,7 @@ class Service:
     def _disconnected(self, client: Client) -> None:
         event = self.dispatcher.trigger(events.Disconnect(client=client, server=client.server))
         if self._state == "stopping":
-            if event._pending:
+            if event.pending:
                 self._closing_events.append(event)
             if not self._clients and self._emptied is not None and not self._emptied.done():
                 self._emptied.set_result(None)
@@ -213,8 +243,10 @@ class Service:
             raise RuntimeError(f"service is {self._state}, cannot start")
         self._state = "starting"
         self._stopped = asyncio.Event()
+        self._forced = asyncio.Event()
         logging.getLogger("hubbub").setLevel(self.settings.log_level)
         try:
+            self._capacity = connection_capacity(self.settings.max_connections)
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
             await self.trigger(events.PreStart(service=self))
             for server in self.servers:
@@ -222,8 +254,7 @@ class Service:
                 log.info("listening on %s (%s:%s)", server.url, *server.address or ("?", "?"))
                 await self.trigger(events.ListenStart(service=self, server=server))
         except BaseException:
-            for server in self.servers:
-                server._close()
+            self._close_listeners()
             self._state = "stopped"
             self._stopped.set()
             raise
@@ -234,7 +265,7 @@ class Service:
 
     async def _open(self, server: Server) -> None:
         try:
-            await open_listener(self, server)
+            listener = await open_listener(self, server)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
@@ -242,6 +273,14 @@ class Service:
             error = ListenError(f"cannot listen on {server.url}: {reason}")
             error.errno = exc.errno
             raise error from None
+        server.listener = listener
+        server.address = listener.address
+
+    def _close_listeners(self) -> None:
+        for server in self.servers:
+            if server.listener is not None:
+                server.listener.close()
+                server.listener = None
 
     async def stop(self) -> None:
         """Stop gracefully: ``PreStop``, ``Disconnect`` per client, ``ListenStop``, ``PostStop``."""
@@ -254,61 +293,97 @@ class Service:
             self._stopping = asyncio.ensure_future(self._stop())
         return self._stopping
 
+    def force_stop(self, why: str) -> None:
+        """Finish a stop in progress at once: stop waiting for handlers and clients.
+
+        What the stop was waiting for when forced is logged with ``why``.
+        """
+        if self._forced is None or self._forced.is_set():
+            return
+        log.warning("%s: stopping now, abandoning %s", why, self._stage or "nothing")
+        self._forced.set()
+        self._begin_stop()
+
     async def _stop(self) -> None:
         while self._state == "starting":
             await asyncio.sleep(0.01)
         self._state = "stopping"
         timeout = self.settings.close_timeout
         try:
+            self._stage = "PreStop handlers"
             await self._bounded([self.trigger(events.PreStop(service=self))], "PreStop handlers")
-            for server in self.servers:
-                server._close()
+            self._close_listeners()
             self.dispatcher.cancel_all()
             if self._clients:
+                self._stage = f"the graceful close of {len(self._clients)} client(s)"
                 self._emptied = asyncio.get_running_loop().create_future()
                 for client in tuple(self._clients.values()):
                     client.close()
-                try:
-                    await asyncio.wait_for(asyncio.shield(self._emptied), timeout)
-                except TimeoutError:
-                    log.warning(
-                        "%d client(s) did not close in %.1fs; cutting them off",
-                        len(self._clients),
-                        timeout,
-                    )
+                if not await self._wait([asyncio.shield(self._emptied)], timeout):
+                    if not self._is_forced():
+                        log.warning(
+                            "%d client(s) did not close in %.1fs; cutting them off",
+                            len(self._clients),
+                            timeout,
+                        )
                     for client in tuple(self._clients.values()):
-                        client._conn.abort()
+                        client.connection.abort()
                     await asyncio.sleep(0)
                     for client in tuple(self._clients.values()):
-                        self.release(client)
+                        self.disconnected(client)
+            self._stage = "Disconnect handlers"
             await self._bounded(self._closing_events, "Disconnect handlers")
             self._closing_events.clear()
+            self._stage = "ListenStop handlers"
             for server in self.servers:
                 await self._bounded(
                     [self.trigger(events.ListenStop(service=self, server=server))],
                     "ListenStop handlers",
                 )
             self.dispatcher.cancel_all()
+            self._stage = "PostStop handlers"
             await self._bounded([self.trigger(events.PostStop(service=self))], "PostStop handlers")
         finally:
             self._state = "stopped"
             self._stopping = None
             self._emptied = None
+            self._stage = ""
             assert self._stopped is not None
             self._stopped.set()
             log.info("stopped")
 
-    async def _bounded(self, waits: list[events.Event], what: str) -> None:
-        pending = [event for event in waits if event._pending]
-        if not pending:
-            return
+    def _is_forced(self) -> bool:
+        return self._forced is not None and self._forced.is_set()
+
+    async def _wait(self, waits: Sequence[Awaitable[Any]], timeout: float) -> bool:
+        """Wait for all of ``waits``; False on timeout or when the stop is forced."""
+        if not waits:
+            return True
+        if self._is_forced():
+            return False
+        gathered: asyncio.Future[Any] = asyncio.gather(*waits)
+        assert self._forced is not None
+        forced: asyncio.Future[Any] = asyncio.ensure_future(self._forced.wait())
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(asyncio.ensure_future(e) for e in pending)),
-                self.settings.close_timeout,
+            done, _ = await asyncio.wait(
+                {gathered, forced}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
-        except TimeoutError:
-            log.warning("%s did not finish in %.1fs; going on", what, self.settings.close_timeout)
+        finally:
+            forced.cancel()
+        if gathered in done:
+            return True
+        gathered.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gathered
+        return False
+
+    async def _bounded(self, waits: list[events.Event], what: str) -> None:
+        pending = [asyncio.ensure_future(event) for event in waits if event.pending]
+        finished = await self._wait(pending, self.settings.close_timeout)
+        if not finished and not self._is_forced():
+            log.warning(
+                    "%s did not finish in %.1fs; going on", what, self.settings.close_timeout
+                )
 
     async def serve(self) -> None:
         """Start, then wait until the service is stopped."""
@@ -321,11 +396,20 @@ class Service:
             await self._stopped.wait()
 
     def run(self, **settings: Any) -> None:
-        """Run until SIGINT/SIGTERM or :meth:`stop`; blocking. Errors exit with one line."""
+        """Run until SIGINT/SIGTERM or :meth:`stop`; blocking. Errors exit with one line.
+
+        A second SIGINT/SIGTERM while stopping stops at once.
+        """
+        if _loading:
+            raise SystemExit(
+                f"hubbub: {_loading[-1]} calls service.run() while `hubbub run` imports it; "
+                "put that call under `if __name__ == \"__main__\":` "
+                "(hubbub run starts the service itself)"
+            )
         try:
             if settings:
                 self.settings.update("code", settings)
-            factory = self._loop_factory()
+            factory = self.loop_factory()
         except SettingsError as exc:
             raise SystemExit(f"hubbub: {exc}") from None
         if not logging.getLogger().handlers:
@@ -354,11 +438,15 @@ class Service:
                 loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        log.info("received %s; stopping", sig.name)
+        if self._stopping is not None:
+            self.force_stop(f"received {sig.name} again")
+            return
         if self._state != "stopped":
+            log.info("received %s; stopping (send it again to stop at once)", sig.name)
             self._begin_stop()
 
-    def _loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    def loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+        """The event loop the ``loop`` setting asks for (None: asyncio's default)."""
         choice = self.settings.loop
         if choice == "asyncio":
             return None
@@ -375,4 +463,3 @@ class Service:
 
     def __repr__(self) -> str:
         return f"<Service {self._state} clients={len(self._clients)} listen={self.settings.listen}>"
-

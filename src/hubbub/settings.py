@@ -67,11 +67,25 @@ def _seconds(value: Any, text: bool) -> float:
     return float(value)
 
 
+def _bool(value: Any, text: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if text and isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
 def _listen(value: Any, text: bool) -> list[str]:
     if isinstance(value, str):
         value = value.replace(",", " ").split() if text else [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{value!r} is not a list of URLs")
+    if not value:
+        raise ValueError("no URL given: a service needs at least one listener")
     for url in value:
         parse_url(url)  # raises ValueError naming the URL
     return list(value)
@@ -136,6 +150,11 @@ FIELDS: dict[str, _Field] = {
     "close_timeout": _Field(
         5.0, _seconds, "seconds to flush a closing client, and to wait for handlers at stop"
     ),
+    "line_editing": _Field(
+        True,
+        _bool,
+        "apply backspace/delete/^U/^W to input lines and drop other control characters",
+    ),
 }
 
 
@@ -151,6 +170,7 @@ class Settings:
     log_level: str
     loop: str
     close_timeout: float
+    line_editing: bool
     _source: dict[str, str]
 
     def __init__(self) -> None:

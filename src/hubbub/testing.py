@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from .protocols.telnet import TelnetProtocol
+from .protocols.telnet import OptionSet, TelnetProtocol
 from .service import Service
 
 __all__ = [
@@ -71,7 +71,8 @@ class _Transcript:
     """What a test client has received: telnet stripped, decoded, searchable."""
 
     def __init__(self, telnet: bool, encoding: str) -> None:
-        self.telnet = TelnetProtocol() if telnet else None
+        # A client that supports no option: it strips negotiation and answers none.
+        self.telnet = TelnetProtocol(OptionSet(())) if telnet else None
         self.decoder = codecs.getincrementaldecoder(encoding)("replace")
         self.text = ""
         self.eof = False
@@ -80,7 +81,7 @@ class _Transcript:
         if self.telnet is not None:
             data = self.telnet.receive_data(data)
             self.telnet.data_to_send()
-            self.telnet.events.clear()
+            self.telnet.events_received()
         self.text += self.decoder.decode(data)
 
     def take_until(self, marker: str) -> str | None:
@@ -285,7 +286,7 @@ class RunningService:
             await self.service.wait_stopped()
 
         # The same event loop run() would use (the service's loop setting).
-        with asyncio.Runner(loop_factory=self.service._loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=self.service.loop_factory()) as runner:
             runner.run(main())
 
     def start(self, timeout: float = DEFAULT_TIMEOUT) -> RunningService:

@@ -43,7 +43,7 @@ class LineBuffer:
         self._skipping = False
         self._after_cr = False
 
-    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+    def receive_data(self, data: bytes) -> list[bytes | LineTooLong]:
         """Add bytes; return the lines they complete (without their endings)."""
         if not data:
             return []
@@ -95,6 +95,24 @@ class LineBuffer:
         self._skipping = False
         self._after_cr = False
         return partial
+
+    def snapshot(self) -> dict[str, object]:
+        """The unfinished line and framing state, as JSON-able values.
+
+        The partial line is kept as Latin-1 text so that any bytes (even half
+        a UTF-8 character) survive a trip through JSON unchanged.
+        """
+        return {
+            "partial": self._buf.decode("latin-1"),
+            "skipping": self._skipping,
+            "after_cr": self._after_cr,
+        }
+
+    def restore(self, saved: dict[str, object]) -> None:
+        """Take back what :meth:`snapshot` gave."""
+        self._buf = str(saved.get("partial", "")).encode("latin-1")
+        self._skipping = bool(saved.get("skipping", False))
+        self._after_cr = bool(saved.get("after_cr", False))
 
     @property
     def buffered(self) -> int:

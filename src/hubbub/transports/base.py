@@ -1,36 +1,84 @@
-"""What a transport needs from the service that owns it.
+"""The base every client-carrying transport is built on, and what it needs from the service.
 
-Transports import this, the protocols and the client; never the service.
+:class:`BaseConnection` owns everything that is the same for every transport:
+
+* the **line stage**: framing, decoding, line editing, refusing over-long lines,
+  and the fairness rule (at most :data:`LINES_PER_TURN` lines, or
+  :data:`TURN_SECONDS` of handler time, per client per event-loop turn);
+* **output**: holding writes while input is handled (:class:`WriteBatch`),
+  backpressure, and cutting off a client that does not take its output;
+* **flow control**: pausing reads while the client's inbox is full or its
+  backlog is being worked through;
+* closing with a timeout, the client's state as data, and rate-limited logs.
+
+A concrete transport implements a few hooks: :meth:`~BaseConnection.write_bytes`,
+:meth:`~BaseConnection.buffered`, :meth:`~BaseConnection.pause_reading`,
+:meth:`~BaseConnection.resume_reading`, :meth:`~BaseConnection.close_transport`,
+:meth:`~BaseConnection.abort_transport`, :meth:`~BaseConnection.watch_drain`,
+and, when its wire format is not plain encoded text,
+:meth:`~BaseConnection.prepare` / :meth:`~BaseConnection.prepare_raw` with the
+:attr:`~BaseConnection.share_key` under which a broadcast's prepared bytes can
+be shared between clients. It calls :meth:`~BaseConnection.attach` when the
+peer is there, :meth:`~BaseConnection.receive_bytes` (a stream) or
+:meth:`~BaseConnection.receive_line` (a message transport) with input,
+:meth:`~BaseConnection.writing_paused` / :meth:`~BaseConnection.writing_resumed`
+as the wire fills and drains, and :meth:`~BaseConnection.lost` at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar, Final, Protocol
 
 from ..client import Client
-from ..dispatch import Dispatcher
+from ..dispatch import Dispatcher, Inbox
+from ..errors import Disconnected
+from ..log_limit import LogLimit
+from ..protocols.editing import edit_line
+from ..protocols.lines import TOO_LONG, LineBuffer, LineTooLong
+from ..server import Server
 from ..settings import Settings
 
-__all__ = ["Host", "WriteBatch"]
+__all__ = [
+    "LINES_PER_TURN",
+    "STALL_SECONDS",
+    "TURN_SECONDS",
+    "BaseConnection",
+    "Host",
+    "WriteBatch",
+]
 
+log = logging.getLogger("hubbub.transport")
 
-class Uncorkable(Protocol):
-    def uncork(self) -> None:
-        """Write out what was held back during the batch."""
+#: Most lines of one client handled in one event-loop turn; the rest wait
+#: for the next turn, so one client's burst never holds up the others.
+LINES_PER_TURN: Final = 64
+#: Most handler time one client's lines get in one turn, in seconds.
+TURN_SECONDS: Final = 0.002
+#: A client over ``max_output_buffer`` that takes no output for this long is cut off.
+STALL_SECONDS: Final = 1.0
+#: Output queued while a client is behind may reach this many times
+#: ``max_output_buffer`` before the client is cut off, reading or not.
+OUTPUT_CEILING: Final = 8
+
+# Reasons to stop reading from a peer (bits of BaseConnection._paused).
+PAUSED_BY_INBOX: Final = 1
+PAUSED_BY_BACKLOG: Final = 2
 
 
 class WriteBatch:
     """Output held back while the service handles input, written once per turn.
 
-    While ``depth`` is non-zero (a packet of input is being handled),
-    connections keep what handlers write to them and register here. When the
-    packet is done, :meth:`flush` is scheduled for the end of the event loop's
-    current turn, so the packets of several senders that arrived together
-    share it: a message broadcast to a thousand clients, or fifty pipelined
-    replies, cost one ``send()`` per client per turn instead of one per
-    message. Until then, anything else written to a holding connection joins
-    what it holds, so order is kept.
+    While ``depth`` is non-zero (input is being handled), connections keep
+    what handlers write to them and register here. When the input is done,
+    :meth:`flush` is scheduled for the end of the event loop's current turn,
+    so the packets of several senders that arrived together share it: a
+    message broadcast to a thousand clients, or fifty pipelined replies, cost
+    one ``send()`` per client per turn instead of one per message.
     """
 
     __slots__ = ("depth", "dirty", "scheduled")
@@ -41,11 +89,11 @@ class WriteBatch:
 
     def __init__(self) -> None:
         self.depth = 0
-        self.dirty: list[Uncorkable] = []
+        self.dirty: list[BaseConnection] = []
         self.scheduled = False
 
-    def done(self, source: Uncorkable) -> None:
-        """``source`` has handled a packet: write what is held, now or at the turn's end.
+    def done(self, source: BaseConnection) -> None:
+        """``source`` has handled its input: write what is held, now or at the turn's end.
 
         When the only output held is ``source``'s own (a reply to its sender),
         there is nothing to share a write with, and waiting for the end of the
@@ -71,14 +119,564 @@ class WriteBatch:
 
 
 class Host(Protocol):
-    """The service, as seen from a transport."""
+    """The service, as a transport sees it."""
 
     settings: Settings
     dispatcher: Dispatcher
     batch: WriteBatch
 
-    def accept(self, client: Client) -> bool:
-        """Register a new client and raise ``Connect``; False turns it away (closed)."""
+    def admit(self, server: Server, address: tuple[Any, ...]) -> str | None:
+        """Called before anything is set up for a new peer: None, or why it is refused."""
 
-    def release(self, client: Client) -> None:
+    def connected(self, client: Client) -> str | None:
+        """Register a new client and raise ``Connect``; or say why it is refused."""
+
+    def disconnected(self, client: Client) -> None:
         """The connection is gone: forget the client and raise ``Disconnect``."""
+
+
+class _Chunk(bytes):
+    """A raw-mode chunk waiting in a backlog (lines there are plain bytes)."""
+
+    __slots__ = ()
+
+
+# A framed line, the marker of one that was too long, or (in a backlog) a raw chunk.
+Line = bytes | LineTooLong
+
+
+class BaseConnection:
+    """What every transport that carries a client shares (see the module docstring)."""
+
+    #: The transport's name, as ``client.transport`` will give it.
+    kind: ClassVar[str] = "stream"
+
+    __slots__ = (
+        "_backlog",
+        "_backlog_at",
+        "_close_timer",
+        "_drain",
+        "_editing",
+        "_encoding",
+        "_framer",
+        "_held",
+        "_hidden",
+        "_limit",
+        "_logs",
+        "_out",
+        "_out_size",
+        "_paused",
+        "_progress",
+        "_raw",
+        "_receive",
+        "_stall_timer",
+        "_wire_mark",
+        "batch",
+        "client",
+        "closing",
+        "host",
+        "inbox",
+        "is_lost",
+        "server",
+        "share_key",
+    )
+
+    def __init__(self, host: Host, server: Server) -> None:
+        settings = host.settings
+        self.host = host
+        self.server = server
+        self.batch = host.batch
+        self.client: Client | None = None
+        self.inbox: Inbox | None = None
+        #: True once close() or abort() was called, or the peer went away.
+        self.closing = False
+        #: True once the peer is gone for good.
+        self.is_lost = False
+        self._receive = host.dispatcher.receive
+        self._framer = LineBuffer(settings.max_line_length)
+        self._editing = settings.line_editing
+        self._encoding = settings.encoding
+        self._raw = server.endpoint.raw
+        self._hidden = False
+        self._limit = settings.max_output_buffer
+        self._paused = 0
+        self._backlog: list[Line] | None = None
+        self._backlog_at = 0
+        # Writes held while input is handled (see WriteBatch), or None.
+        self._held: list[bytes] | None = None
+        # Output queued by us while the wire is full, or None while it is not.
+        self._out: deque[bytes] | None = None
+        self._out_size = 0
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._wire_mark = 0
+        self._progress = False
+        self._drain: list[asyncio.Future[None]] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._logs: dict[str, LogLimit] | None = None
+        #: Prepared output is shared between connections with equal keys.
+        self.share_key: tuple[Any, ...] = (self.kind, self._encoding)
+
+    # ================================================================= hooks
+    def write_bytes(self, data: bytes) -> None:
+        """Hand bytes to the wire (may call :meth:`writing_paused` before it returns)."""
+        raise NotImplementedError
+
+    def buffered(self) -> int:
+        """Bytes handed to the wire that it has not sent yet."""
+        raise NotImplementedError
+
+    def pause_reading(self) -> None:
+        raise NotImplementedError
+
+    def resume_reading(self) -> None:
+        raise NotImplementedError
+
+    def close_transport(self) -> None:
+        """Close after the wire has sent what it holds."""
+        raise NotImplementedError
+
+    def abort_transport(self) -> None:
+        """Close at once."""
+        raise NotImplementedError
+
+    def watch_drain(self, on: bool) -> None:
+        """While on, :meth:`writing_resumed` must be called only once the wire is empty."""
+        raise NotImplementedError
+
+    def prepare(self, text: str, prompt: bool = False) -> bytes:
+        """Text as this transport's wire bytes (telnet escapes 0xFF, WebSocket frames…)."""
+        return text.encode(self._encoding, "replace")
+
+    def prepare_raw(self, data: bytes) -> bytes:
+        """Application bytes as wire bytes."""
+        return data
+
+    def hidden_line_ended(self) -> None:
+        """A line was typed while input is hidden (telnet echoes its line ending)."""
+
+    def transport_state(self) -> dict[str, Any]:
+        """State of the concrete transport to save with the client (options…)."""
+        return {}
+
+    def restore_transport_state(self, saved: dict[str, Any]) -> None:
+        """Take back what :meth:`transport_state` gave."""
+
+    # ============================================================ the client
+    def attach(self, address: tuple[Any, ...]) -> Client | None:
+        """The peer is there: make its client and raise ``Connect`` (None if refused)."""
+        settings = self.host.settings
+        client = Client(
+            self,
+            self.server,
+            address,
+            encoding=self._encoding,
+            newline=settings.newline,
+            raw=self._raw,
+        )
+        return self._join(client)
+
+    def adopt(self, state: dict[str, Any]) -> Client | None:
+        """Carry a client saved by :meth:`Client.snapshot` (a restart): no ``Connect``.
+
+        The client keeps its id, its attributes, its negotiated options and
+        its unfinished input line.
+        """
+        client = Client.restore(state, self, self.server)
+        saved = state.get("connection", {})
+        self._framer.restore(saved.get("lines", {}))
+        self.restore_transport_state(saved.get("transport", {}))
+        self._encoding = client.encoding
+        self._raw = client.raw
+        self._hidden = not client.echo
+        self.share_key = (self.kind, self._encoding)
+        self.client = client
+        inbox = client.inbox = Inbox(client)
+        inbox.flow = self._inbox_flow
+        self.inbox = inbox
+        return client
+
+    def _join(self, client: Client) -> Client | None:
+        self.client = client
+        inbox = client.inbox = Inbox(client)
+        inbox.flow = self._inbox_flow
+        self.inbox = inbox
+        refusal = self.host.connected(client)
+        if refusal is None:
+            return client
+        client.connected = False
+        self.client = None
+        self.refuse(refusal)
+        return None
+
+    def refuse(self, reason: str) -> None:
+        """Tell the peer why it is turned away, then close."""
+        self.write_bytes(self.prepare(reason + "\r\n"))
+        self.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The connection's part of the client's state (see :meth:`Client.snapshot`)."""
+        return {
+            "kind": self.kind,
+            "lines": self._framer.snapshot(),
+            "transport": self.transport_state(),
+        }
+
+    # ================================================================= input
+    def receive_bytes(self, data: bytes) -> None:
+        """Stream input (transport framing already removed): frame it into lines."""
+        if self.closing or self.client is None:
+            return
+        if self._raw:
+            self._receive_chunk(data)
+            return
+        lines = self._framer.receive_data(data)
+        if not lines:
+            return
+        if self._backlog is not None:
+            self._backlog.extend(lines)
+            return
+        batch = self.batch
+        batch.depth += 1
+        try:
+            if len(lines) == 1:
+                self._line(lines[0])
+            else:
+                self._lines(lines, 0)
+        finally:
+            batch.depth -= 1
+            if not batch.depth:
+                batch.done(self)
+
+    def receive_line(self, line: bytes) -> None:
+        """One whole line from a message transport (no framing needed)."""
+        if self.closing or self.client is None:
+            return
+        if self._backlog is not None:
+            self._backlog.append(line)
+            return
+        self._batched(self._line, line if len(line) <= self._framer.max_line_length else TOO_LONG)
+
+    def _receive_chunk(self, data: bytes) -> None:
+        if self._backlog is not None:
+            self._backlog.append(_Chunk(data))
+            return
+        self._batched(self._deliver_chunk, data)
+
+    def _deliver_chunk(self, data: bytes) -> None:
+        self._receive(self.inbox, bytes(data))  # type: ignore[arg-type]
+
+    def _batched(self, handle: Callable[[Any], None], item: Any) -> None:
+        """Run ``handle(item)`` as input handling: output is held until it is done.
+
+        (:meth:`receive_bytes`, the path of every packet, does the same inline.)
+        """
+        batch = self.batch
+        batch.depth += 1
+        try:
+            handle(item)
+        finally:
+            batch.depth -= 1
+            if not batch.depth:
+                batch.done(self)
+
+    def _line(self, line: Line) -> None:
+        """Decode, edit and deliver one framed line."""
+        if isinstance(line, LineTooLong):
+            self._too_long()
+            return
+        text = line.decode(self._encoding, "replace")
+        if self._editing and not text.isprintable():
+            text = edit_line(text)
+        if self._hidden:
+            self.hidden_line_ended()
+        self._receive(self.inbox, text)  # type: ignore[arg-type]
+
+    def _lines(self, lines: list[Line], start: int) -> None:
+        """Deliver ``lines[start:]``, leaving what this turn has no room for as a backlog."""
+        deadline = time.perf_counter() + TURN_SECONDS
+        stop = start + LINES_PER_TURN
+        n = len(lines)
+        i = start
+        while i < n:
+            if self.closing:
+                return  # close() from a handler: later input is not acted on
+            item = lines[i]
+            i += 1
+            if type(item) is _Chunk:
+                self._deliver_chunk(item)
+            else:
+                self._line(item)
+            if i < n and (i >= stop or time.perf_counter() > deadline):
+                self._defer(lines, i)
+                return
+
+    def _defer(self, lines: list[Line], at: int) -> None:
+        """Keep the rest for the next turn and stop reading until it is done."""
+        self._backlog = lines
+        self._backlog_at = at
+        self._pause(PAUSED_BY_BACKLOG)
+        asyncio.get_running_loop().call_soon(self._continue)
+
+    def _continue(self) -> None:
+        lines, at = self._backlog, self._backlog_at
+        self._backlog = None
+        if lines is None or self.closing or self.client is None:
+            return
+        self._batched(lambda start: self._lines(lines, start), at)
+        if self._backlog is None:
+            self._resume(PAUSED_BY_BACKLOG)
+
+    def _too_long(self) -> None:
+        client = self.client
+        assert client is not None
+        limit = self._framer.max_line_length
+        self.log_limited(
+            "too_long", logging.WARNING, "%r sent a line over %d bytes; discarded", client, limit
+        )
+        prompt = client.prompt_text
+        client.write(f"Line too long (over {limit} bytes); it was ignored.")
+        if prompt is not None:
+            client.write(prompt, newline=False)  # the question still waits for its answer
+
+    # --------------------------------------------------------- flow control
+    def _pause(self, reason: int) -> None:
+        was = self._paused
+        self._paused = was | reason
+        if not was and not self.closing:
+            self.pause_reading()
+
+    def _resume(self, reason: int) -> None:
+        if not self._paused & reason:
+            return
+        self._paused &= ~reason
+        if not self._paused and not self.closing:
+            self.resume_reading()
+
+    def _inbox_flow(self, reading: bool) -> None:
+        """The inbox is full (False) or has room again (True)."""
+        if reading:
+            self._resume(PAUSED_BY_INBOX)
+        else:
+            self._pause(PAUSED_BY_INBOX)
+
+    # ================================================================ output
+    def send_text(self, text: str, prompt: bool = False) -> None:
+        self.send_prepared(self.prepare(text, prompt))
+
+    def send_raw(self, data: bytes) -> None:
+        self.send_prepared(self.prepare_raw(data))
+
+    def send_prepared(self, data: bytes) -> None:
+        """Queue wire bytes: held while input is handled, else written now."""
+        held = self._held
+        if held is not None:  # output is being held: join it, keeping order
+            held.append(data)
+            if len(held) >= self.batch.max_held:
+                self._held = None
+                self._put(b"".join(held))
+                self._held = []
+        elif self.batch.depth and not self.closing:
+            self._held = [data]
+            self.batch.dirty.append(self)
+        else:
+            self._put(data)
+
+    def uncork(self) -> None:
+        """Write out what a batch held back (one write for all of it)."""
+        held = self._held
+        self._held = None
+        if held:
+            self._put(held[0] if len(held) == 1 else b"".join(held))
+
+    def _put(self, data: bytes) -> None:
+        if self.closing:
+            return
+        out = self._out
+        if out is None:
+            self.write_bytes(data)
+            return
+        # The wire is full: queue here, where it can be counted and dropped.
+        out.append(data)
+        self._out_size += len(data)
+        if self._out_size > self._limit * OUTPUT_CEILING:
+            self._cut_off(
+                f"{self._out_size + self.buffered()} bytes of output unsent, more than "
+                f"{OUTPUT_CEILING} times max_output_buffer ({self._limit})"
+            )
+
+    def writing_paused(self) -> None:
+        """The wire is full: queue output here and watch that the client takes it."""
+        if self._out is None:
+            self._out = deque()
+            self._out_size = 0
+        if self._stall_timer is None and not self.closing:
+            self._wire_mark = self.buffered()
+            self._progress = False
+            self._stall_timer = asyncio.get_running_loop().call_later(
+                STALL_SECONDS, self._check_stall
+            )
+
+    def writing_resumed(self) -> None:
+        """The wire has room again: hand it what was queued."""
+        self._progress = True
+        out = self._out
+        self._out = None
+        if out:
+            self._out_size = 0
+            self.write_bytes(out[0] if len(out) == 1 else b"".join(out))
+        if self._drain and self._out is None and not self.buffered():
+            self._wake_drain()
+
+    def _check_stall(self) -> None:
+        """Cut off a client over the output limit that took nothing since the last check."""
+        self._stall_timer = None
+        if self.closing:
+            return
+        wire = self.buffered()
+        unsent = wire + self._out_size
+        if self._out is None and unsent <= self._limit:
+            return  # caught up; a new pause starts a new watch
+        if wire < self._wire_mark:
+            self._progress = True
+        if unsent > self._limit and not self._progress:
+            self._cut_off(
+                f"{unsent} bytes of output unsent (max_output_buffer {self._limit}) "
+                f"and none taken for {STALL_SECONDS:g} s"
+            )
+            return
+        self._wire_mark = wire
+        self._progress = False
+        self._stall_timer = asyncio.get_running_loop().call_later(
+            STALL_SECONDS, self._check_stall
+        )
+
+    def _cut_off(self, why: str) -> None:
+        """Drop what the client has not taken, tell it why if it can still hear, close.
+
+        The client is released at once (``Disconnect`` runs now); the socket
+        gets ``close_timeout`` to deliver the notice before it is aborted.
+        """
+        log.warning("%r is not reading: %s; disconnecting", self.client, why)
+        self._out = None
+        self._out_size = 0
+        self._held = None
+        if self.client is not None:
+            self.client.connected = False
+        self.write_bytes(
+            self.prepare("\r\n*** Disconnected: output was not being read fast enough. ***\r\n")
+        )
+        self.close()
+        self._release()
+
+    async def flush(self) -> None:
+        """Wait until everything queued has been handed to the operating system."""
+        self.uncork()
+        if not self.is_lost and (self._out or self.buffered()):
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._drain is None:
+                self._drain = []
+                self.watch_drain(True)
+            self._drain.append(waiter)
+            await waiter
+        else:
+            await asyncio.sleep(0)  # a flush always lets the loop run
+        if self.is_lost:
+            raise Disconnected()
+
+    def _wake_drain(self) -> None:
+        waiters, self._drain = self._drain, None
+        if not self.is_lost:
+            self.watch_drain(False)
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ========================================================== modes
+    def set_echo(self, enabled: bool) -> None:
+        self._hidden = not enabled
+
+    def set_raw(self, raw: bool) -> None:
+        self._raw = raw
+        if raw:
+            partial = self._framer.take_partial()
+            if partial:
+                # Delivered after the running handler, before the next read.
+                asyncio.get_running_loop().call_soon(self._receive_chunk, partial)
+
+    def set_encoding(self, encoding: str) -> None:
+        self._encoding = encoding
+        self.share_key = (self.kind, encoding)
+
+    # ========================================================== endings
+    def close(self) -> None:
+        """Send what is held and queued, then close; cut off after ``close_timeout``."""
+        if self.closing or self.is_lost:
+            return
+        self.uncork()
+        out = self._out
+        if out:
+            self._out = None
+            self._out_size = 0
+            self.write_bytes(b"".join(out))
+        self.closing = True
+        self.close_transport()
+        # A peer that never reads must not hold the socket open forever.
+        self._close_timer = asyncio.get_running_loop().call_later(
+            self.host.settings.close_timeout, self.abort_transport
+        )
+
+    def abort(self) -> None:
+        """Close at once, dropping anything not yet sent."""
+        self._held = None
+        self._out = None
+        if not self.is_lost:
+            self.closing = True
+            self.abort_transport()
+
+    def broken(self) -> None:
+        """A write found the connection dead: the client is disconnected from now on.
+
+        ``Disconnect`` follows when the transport reports the loss (on the
+        loop's next turn); until then writes are dropped and ``flush()``
+        raises :class:`hubbub.Disconnected`.
+        """
+        self.closing = True
+        self._held = None
+        self._out = None
+        if self.client is not None:
+            self.client.connected = False
+
+    def lost(self, exc: BaseException | None) -> None:
+        """The connection is gone: release the client (``Disconnect``)."""
+        self.closing = True
+        self.is_lost = True
+        self._backlog = None
+        self._held = None
+        self._out = None
+        for timer in (self._close_timer, self._stall_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._stall_timer = None
+        if self._drain:
+            self._wake_drain()
+        self._release()
+
+    def _release(self) -> None:
+        """Hand the client back to the service, once (``Disconnect``)."""
+        client = self.client
+        if client is not None:
+            self.client = None
+            if self._logs:
+                for kind, limit in self._logs.items():
+                    limit.summary(log, logging.INFO, "%r: %s", client, kind)
+            self.host.disconnected(client)
+
+    # ========================================================== logging
+    def log_limited(self, kind: str, level: int, message: str, *args: Any) -> None:
+        """Log a line this peer can cause over and over, at a bounded rate."""
+        if self._logs is None:
+            self._logs = {}
+        limit = self._logs.get(kind)
+        if limit is None:
+            limit = self._logs[kind] = LogLimit()
+        limit.log(log, level, message, *args)

@@ -16,7 +16,7 @@ Output = list[bytes | LineTooLong]
 def feed_all(buf: LineBuffer, chunks: list[bytes]) -> Output:
     out: Output = []
     for chunk in chunks:
-        out.extend(buf.feed(chunk))
+        out.extend(buf.receive_data(chunk))
     return out
 
 
@@ -31,95 +31,95 @@ def bytewise(data: bytes, limit: int = 8192) -> Output:
 def test_each_ending_ends_a_line(ending: bytes) -> None:
     data = b"one" + ending + b"two" + ending + b"three"
     buf = LineBuffer()
-    assert buf.feed(data) == [b"one", b"two"]
+    assert buf.receive_data(data) == [b"one", b"two"]
     assert buf.buffered == len(b"three")
     assert bytewise(data) == [b"one", b"two"]
 
 
 def test_mixed_endings_in_one_chunk() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"a\r\nb\nc\r\0d\re\n") == [b"a", b"b", b"c", b"d", b"e"]
+    assert buf.receive_data(b"a\r\nb\nc\r\0d\re\n") == [b"a", b"b", b"c", b"d", b"e"]
     assert buf.buffered == 0
 
 
 @pytest.mark.parametrize("follower", [b"\n", b"\0"])
 def test_cr_at_chunk_end_then_lf_or_nul_is_one_ending(follower: bytes) -> None:
     buf = LineBuffer()
-    assert buf.feed(b"hello\r") == [b"hello"]
+    assert buf.receive_data(b"hello\r") == [b"hello"]
     # The LF / NUL completing the ending must not produce an extra empty line.
-    assert buf.feed(follower + b"world\n") == [b"world"]
+    assert buf.receive_data(follower + b"world\n") == [b"world"]
     assert buf.buffered == 0
 
 
 @pytest.mark.parametrize("follower", [b"\n", b"\0"])
 def test_cr_chunk_then_lone_follower_chunk(follower: bytes) -> None:
     buf = LineBuffer()
-    assert buf.feed(b"hello\r") == [b"hello"]
-    assert buf.feed(follower) == []
-    assert buf.feed(b"next\r") == [b"next"]
+    assert buf.receive_data(b"hello\r") == [b"hello"]
+    assert buf.receive_data(follower) == []
+    assert buf.receive_data(b"next\r") == [b"next"]
     assert buf.buffered == 0
 
 
 def test_cr_then_text_ends_line_at_cr() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"first\r") == [b"first"]
-    assert buf.feed(b"x") == []
+    assert buf.receive_data(b"first\r") == [b"first"]
+    assert buf.receive_data(b"x") == []
     assert buf.buffered == 1
-    assert buf.feed(b"\n") == [b"x"]
+    assert buf.receive_data(b"\n") == [b"x"]
 
 
 def test_lf_swallowed_only_right_after_cr() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"a\r") == [b"a"]
-    assert buf.feed(b"b") == []
+    assert buf.receive_data(b"a\r") == [b"a"]
+    assert buf.receive_data(b"b") == []
     # This LF is not right after the CR any more: it ends "b".
-    assert buf.feed(b"\n") == [b"b"]
-    assert buf.feed(b"\n") == [b""]
+    assert buf.receive_data(b"\n") == [b"b"]
+    assert buf.receive_data(b"\n") == [b""]
 
 
 def test_cr_cr_lf_is_an_empty_line_in_between() -> None:
-    assert LineBuffer().feed(b"a\r\r\nb\n") == [b"a", b"", b"b"]
+    assert LineBuffer().receive_data(b"a\r\r\nb\n") == [b"a", b"", b"b"]
     assert bytewise(b"a\r\r\nb\n") == [b"a", b"", b"b"]
 
 
 def test_lf_cr_is_two_endings() -> None:
-    assert LineBuffer().feed(b"a\n\rb\n") == [b"a", b"", b"b"]
+    assert LineBuffer().receive_data(b"a\n\rb\n") == [b"a", b"", b"b"]
 
 
 def test_empty_lines_preserved() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"\n\r\n\r\0\r\r\n") == [b"", b"", b"", b"", b""]
-    assert buf.feed(b"\n") == [b""]
+    assert buf.receive_data(b"\n\r\n\r\0\r\r\n") == [b"", b"", b"", b"", b""]
+    assert buf.receive_data(b"\n") == [b""]
 
 
 def test_partial_lines_held_until_ending() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"hel") == []
+    assert buf.receive_data(b"hel") == []
     assert buf.buffered == 3
-    assert buf.feed(b"lo wor") == []
+    assert buf.receive_data(b"lo wor") == []
     assert buf.buffered == 9
-    assert buf.feed(b"ld\nnext") == [b"hello world"]
+    assert buf.receive_data(b"ld\nnext") == [b"hello world"]
     assert buf.buffered == 4
 
 
 def test_non_ascii_bytes_pass_through() -> None:
     data = "héllo wörld ✓".encode() + b"\xff\x00\x01\r\n"
-    assert LineBuffer().feed(data) == [data[:-2]]
+    assert LineBuffer().receive_data(data) == [data[:-2]]
 
 
 def test_feeding_empty_bytes_does_nothing() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"") == []
-    assert buf.feed(b"ab") == []
-    assert buf.feed(b"") == []
-    assert buf.feed(b"\n") == [b"ab"]
+    assert buf.receive_data(b"") == []
+    assert buf.receive_data(b"ab") == []
+    assert buf.receive_data(b"") == []
+    assert buf.receive_data(b"\n") == [b"ab"]
 
 
 def test_empty_chunk_between_cr_and_lf_keeps_one_ending() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"a\r") == [b"a"]
-    assert buf.feed(b"") == []
-    assert buf.feed(b"\nb\n") == [b"b"]
+    assert buf.receive_data(b"a\r") == [b"a"]
+    assert buf.receive_data(b"") == []
+    assert buf.receive_data(b"\nb\n") == [b"b"]
 
 
 # --- length limit ----------------------------------------------------------------
@@ -129,63 +129,63 @@ def test_empty_chunk_between_cr_and_lf_keeps_one_ending() -> None:
 def test_line_of_exactly_the_limit_is_accepted(ending: bytes) -> None:
     line = b"x" * 16
     buf = LineBuffer(16)
-    assert buf.feed(line + ending) == [line]
+    assert buf.receive_data(line + ending) == [line]
     # Same when the line arrives in pieces.
     buf = LineBuffer(16)
-    assert buf.feed(line[:5]) == []
-    assert buf.feed(line[5:]) == []
+    assert buf.receive_data(line[:5]) == []
+    assert buf.receive_data(line[5:]) == []
     assert buf.buffered == 16
-    assert buf.feed(ending) == [line]
+    assert buf.receive_data(ending) == [line]
 
 
 def test_line_one_over_the_limit_in_one_chunk() -> None:
     buf = LineBuffer(16)
-    assert buf.feed(b"y" * 17 + b"\nok\n") == [TOO_LONG, b"ok"]
+    assert buf.receive_data(b"y" * 17 + b"\nok\n") == [TOO_LONG, b"ok"]
     assert buf.buffered == 0
 
 
 def test_line_one_over_the_limit_arriving_in_pieces() -> None:
     buf = LineBuffer(16)
-    assert buf.feed(b"y" * 16) == []
-    assert buf.feed(b"y") == [TOO_LONG]
+    assert buf.receive_data(b"y" * 16) == []
+    assert buf.receive_data(b"y") == [TOO_LONG]
     assert buf.buffered == 0
-    assert buf.feed(b"\n") == []
-    assert buf.feed(b"ok\n") == [b"ok"]
+    assert buf.receive_data(b"\n") == []
+    assert buf.receive_data(b"ok\n") == [b"ok"]
 
 
 def test_too_long_reported_once_and_rest_discarded_across_many_chunks() -> None:
     buf = LineBuffer(100)
     out: Output = []
-    out += buf.feed(b"before\n" + b"z" * 150)
+    out += buf.receive_data(b"before\n" + b"z" * 150)
     for _ in range(50):
-        out += buf.feed(b"z" * 97)
+        out += buf.receive_data(b"z" * 97)
         assert buf.buffered == 0
-    out += buf.feed(b"zzz\r")
-    out += buf.feed(b"\nafter\n")
+    out += buf.receive_data(b"zzz\r")
+    out += buf.receive_data(b"\nafter\n")
     assert out == [b"before", TOO_LONG, b"after"]
     assert out.count(TOO_LONG) == 1
 
 
 def test_too_long_line_ending_split_from_it() -> None:
     buf = LineBuffer(4)
-    assert buf.feed(b"abcdefgh") == [TOO_LONG]
-    assert buf.feed(b"ijk\r") == []
-    assert buf.feed(b"\0") == []
-    assert buf.feed(b"\r\n") == [b""]
-    assert buf.feed(b"fine\n") == [b"fine"]
+    assert buf.receive_data(b"abcdefgh") == [TOO_LONG]
+    assert buf.receive_data(b"ijk\r") == []
+    assert buf.receive_data(b"\0") == []
+    assert buf.receive_data(b"\r\n") == [b""]
+    assert buf.receive_data(b"fine\n") == [b"fine"]
 
 
 def test_too_long_complete_line_after_a_buffered_prefix() -> None:
     buf = LineBuffer(8)
-    assert buf.feed(b"12345") == []
-    assert buf.feed(b"6789\nshort\n") == [TOO_LONG, b"short"]
+    assert buf.receive_data(b"12345") == []
+    assert buf.receive_data(b"6789\nshort\n") == [TOO_LONG, b"short"]
 
 
 def test_several_too_long_lines_each_reported() -> None:
     buf = LineBuffer(3)
-    assert buf.feed(b"aaaa\nbb\ncccc\n") == [TOO_LONG, b"bb", TOO_LONG]
-    assert buf.feed(b"dddd") == [TOO_LONG]
-    assert buf.feed(b"\neeee\n") == [TOO_LONG]
+    assert buf.receive_data(b"aaaa\nbb\ncccc\n") == [TOO_LONG, b"bb", TOO_LONG]
+    assert buf.receive_data(b"dddd") == [TOO_LONG]
+    assert buf.receive_data(b"\neeee\n") == [TOO_LONG]
 
 
 def test_buffered_never_exceeds_limit_while_feeding_10_mb() -> None:
@@ -194,12 +194,12 @@ def test_buffered_never_exceeds_limit_while_feeding_10_mb() -> None:
     chunk = b"q" * 65536
     reports = 0
     for _ in range(160):  # 10 MiB without a line ending
-        for item in buf.feed(chunk):
+        for item in buf.receive_data(chunk):
             assert item is TOO_LONG
             reports += 1
         assert buf.buffered <= limit
     assert reports == 1
-    assert buf.feed(b"\nnext\n") == [b"next"]
+    assert buf.receive_data(b"\nnext\n") == [b"next"]
 
 
 def test_buffered_never_exceeds_limit_with_many_long_lines() -> None:
@@ -208,7 +208,7 @@ def test_buffered_never_exceeds_limit_with_many_long_lines() -> None:
     chunk = (b"w" * 1500 + b"\n" + b"v" * 999 + b"\r\n") * 20
     out: Output = []
     for start in range(0, len(chunk), 333):
-        out += buf.feed(chunk[start : start + 333])
+        out += buf.receive_data(chunk[start : start + 333])
         assert buf.buffered <= limit
     assert out == [TOO_LONG, b"v" * 999] * 20
 
@@ -218,27 +218,27 @@ def test_buffered_never_exceeds_limit_with_many_long_lines() -> None:
 
 def test_take_partial_returns_and_clears_unfinished_line() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"done\npart") == [b"done"]
+    assert buf.receive_data(b"done\npart") == [b"done"]
     assert buf.take_partial() == b"part"
     assert buf.buffered == 0
     assert buf.take_partial() == b""
-    assert buf.feed(b"new\n") == [b"new"]
+    assert buf.receive_data(b"new\n") == [b"new"]
 
 
 def test_take_partial_ends_discarding() -> None:
     buf = LineBuffer(4)
-    assert buf.feed(b"toolong") == [TOO_LONG]
+    assert buf.receive_data(b"toolong") == [TOO_LONG]
     assert buf.take_partial() == b""
     # No longer skipping: this line is delivered whole.
-    assert buf.feed(b"abc\n") == [b"abc"]
+    assert buf.receive_data(b"abc\n") == [b"abc"]
 
 
 def test_take_partial_forgets_pending_cr() -> None:
     buf = LineBuffer()
-    assert buf.feed(b"x\r") == [b"x"]
+    assert buf.receive_data(b"x\r") == [b"x"]
     assert buf.take_partial() == b""
     # After the switch back, a leading LF is a line ending of its own.
-    assert buf.feed(b"\n") == [b""]
+    assert buf.receive_data(b"\n") == [b""]
 
 
 def test_too_long_marker() -> None:
@@ -282,7 +282,7 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
 )
 def test_split_points_do_not_change_the_output(data: bytes, cuts: list[int], limit: int) -> None:
     whole = LineBuffer(limit)
-    expected = whole.feed(data)
+    expected = whole.receive_data(data)
     chunks = split_at(data, cuts)
     assert b"".join(chunks) == data
     pieces = LineBuffer(limit)
@@ -297,7 +297,7 @@ def test_split_points_do_not_change_the_output(data: bytes, cuts: list[int], lim
 def test_outputs_are_clean_and_bounded(data: bytes, limit: int) -> None:
     buf = LineBuffer(limit)
     out = bytewise(data, limit)
-    out_whole = buf.feed(data)
+    out_whole = buf.receive_data(data)
     assert out == out_whole
     for item in out:
         if item is TOO_LONG:
@@ -323,5 +323,5 @@ def test_round_trip_of_clean_lines(lines: list[bytes], endings: list[bytes]) -> 
             ending = b"\r\n"
         data += line + ending
     expected: Output = [line if len(line) <= 50 else TOO_LONG for line in lines]
-    assert LineBuffer(50).feed(data) == expected
+    assert LineBuffer(50).receive_data(data) == expected
     assert bytewise(data, 50) == expected

@@ -13,7 +13,7 @@ import pytest
 
 from hubbub.testing import RunningService, TestClient, serve
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def load_example(name: str) -> ModuleType:

@@ -34,15 +34,28 @@ from hubbub.protocols.telnet import (
     WILL,
     WONT,
     Command,
+    Echo,
+    Naws,
     OptionChanged,
+    OptionSet,
     ProtocolError,
-    TelnetEvent,
+    Record,
+    Sga,
     TelnetProtocol,
     TerminalType,
+    Ttype,
     WindowSize,
+    escape,
 )
 
 TTYPE_SEND = bytes((IAC, SB, TTYPE, 1, IAC, SE))
+
+
+def make(max_subnegotiation: int = 1024) -> TelnetProtocol:
+    """A machine with the server's options, BINARY left out (it has its own tests)."""
+    return TelnetProtocol(
+        OptionSet([Naws(), Ttype(), Echo(), Sga()]), max_subnegotiation=max_subnegotiation
+    )
 
 
 def neg(command: int, option: int) -> bytes:
@@ -50,7 +63,7 @@ def neg(command: int, option: int) -> bytes:
 
 
 def sb(option: int, payload: bytes) -> bytes:
-    return bytes((IAC, SB, option)) + TelnetProtocol.escape(payload) + bytes((IAC, SE))
+    return bytes((IAC, SB, option)) + escape(payload) + bytes((IAC, SE))
 
 
 def naws(width: int, height: int) -> bytes:
@@ -61,49 +74,46 @@ def ttype_is(name: bytes) -> bytes:
     return sb(TTYPE, b"\x00" + name)
 
 
-def feed(proto: TelnetProtocol, data: bytes) -> tuple[bytes, list[TelnetEvent], bytes]:
-    """Feed data and collect (app data, events, replies), clearing the event list."""
+def feed(proto: TelnetProtocol, data: bytes) -> tuple[bytes, list[Record], bytes]:
+    """Give the machine data and collect (app data, records, replies)."""
     out = proto.receive_data(data)
-    events = list(proto.events)
-    proto.events.clear()
-    return out, events, proto.data_to_send()
+    return out, proto.events_received(), proto.data_to_send()
 
 
 # --------------------------------------------------------------------- data path
 
 
 def test_plain_data_is_returned_without_copy() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     data = b"look north\r\n"
     assert proto.receive_data(data) is data
-    assert proto.events == []
+    assert not proto.pending
+    assert proto.events_received() == []
     assert proto.data_to_send() == b""
 
 
 def test_empty_input() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     assert proto.receive_data(b"") == b""
-    assert proto.events == []
+    assert proto.events_received() == []
 
 
 def test_cr_lf_nul_pass_through_untouched() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     assert proto.receive_data(b"a\r\0b\r\n\n\r") == b"a\r\0b\r\n\n\r"
 
 
 def test_iac_iac_becomes_literal_ff() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, replies = feed(proto, b"a\xff\xffb\xff\xff\xff\xff")
     assert out == b"a\xffb\xff\xff"
     assert events == []
     assert replies == b""
 
 
-@pytest.mark.parametrize(
-    "command", [NOP, AYT, IP, BRK, GA, EL, EC, AO, DM, EOR, SE, 0, 13, 200, 238]
-)
+@pytest.mark.parametrize("command", [NOP, IP, BRK, GA, AO, DM, EOR, SE, 0, 13, 200, 238])
 def test_simple_commands_are_stripped_and_reported(command: int) -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, replies = feed(proto, b"ab" + bytes((IAC, command)) + b"cd")
     assert out == b"abcd"
     assert events == [Command(command)]
@@ -111,14 +121,14 @@ def test_simple_commands_are_stripped_and_reported(command: int) -> None:
 
 
 def test_negotiation_is_stripped_from_data() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, _, replies = feed(proto, b"he" + neg(DO, MSSP) + b"ll" + neg(WONT, GMCP) + b"o")
     assert out == b"hello"
     assert replies == neg(WONT, MSSP)
 
 
 def test_unknown_subnegotiation_is_consumed_silently() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, replies = feed(proto, b"x" + sb(GMCP, b'Core.Hello {"a": 1}\xff') + b"y")
     assert out == b"xy"
     assert events == []
@@ -127,31 +137,48 @@ def test_unknown_subnegotiation_is_consumed_silently() -> None:
 
 def test_subnegotiation_for_option_255() -> None:
     # IAC SB IAC IAC ... is an escaped option byte 255, not a missing option.
-    proto = TelnetProtocol()
+    proto = make()
     out, events, _ = feed(proto, bytes((IAC, SB, IAC, IAC, 1, 2, IAC, SE)) + b"ok")
     assert out == b"ok"
     assert events == []
 
 
-def test_events_accumulate_until_caller_clears() -> None:
-    proto = TelnetProtocol()
+def test_records_accumulate_until_taken() -> None:
+    proto = make()
     proto.receive_data(bytes((IAC, NOP)))
-    proto.receive_data(bytes((IAC, AYT)))
-    assert proto.events == [Command(NOP), Command(AYT)]
-    proto.events.clear()
     proto.receive_data(bytes((IAC, GA)))
-    assert proto.events == [Command(GA)]
+    assert proto.pending
+    taken = proto.events_received()
+    assert taken == [Command(NOP), Command(GA)]
+    assert not proto.pending
+    proto.receive_data(bytes((IAC, BRK)))
+    assert proto.events_received() == [Command(BRK)]
+    assert taken == [Command(NOP), Command(GA)]  # a list handed out is never changed
+
+
+def test_are_you_there_is_answered_by_the_machine() -> None:
+    proto = make()
+    out, records, replies = feed(proto, b"a" + bytes((IAC, AYT)) + b"b")
+    assert (out, records) == (b"ab", [])
+    assert replies == b"\r\n[Yes]\r\n"
+
+
+def test_erase_character_and_line_become_editing_keys_in_place() -> None:
+    proto = make()
+    out, records, _ = feed(proto, b"dorx" + bytes((IAC, EC)) + b"a " + bytes((IAC, EL)) + b"z")
+    assert out == b"dorx\x08a \x15z"
+    assert records == []
 
 
 def test_escape() -> None:
     plain = b"no iac here"
-    assert TelnetProtocol.escape(plain) is plain
-    assert TelnetProtocol.escape(b"\xffa\xff\xff") == b"\xff\xffa\xff\xff\xff\xff"
-    assert TelnetProtocol.escape(b"") == b""
+    assert escape(plain) is plain
+    assert escape(b"\xffa\xff\xff") == b"\xff\xffa\xff\xff\xff\xff"
+    assert escape(b"") == b""
 
 
 def test_data_to_send_clears_queue() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     assert proto.data_to_send() == b""
     proto.request_remote(NAWS, True)
     assert proto.data_to_send() == neg(DO, NAWS)
@@ -162,17 +189,17 @@ def test_data_to_send_clears_queue() -> None:
 
 
 def test_initiate_offers() -> None:
-    proto = TelnetProtocol()
-    proto.initiate()
+    proto = make()
+    proto.start()
     assert proto.data_to_send() == neg(DO, NAWS) + neg(DO, TTYPE)
-    assert proto.events == []  # nothing is enabled until the peer answers
+    assert proto.events_received() == []  # nothing is enabled until the peer answers
     assert not proto.local_enabled(SGA)
     assert not proto.remote_enabled(NAWS)
 
 
 def test_full_dialogue_after_initiate() -> None:
-    proto = TelnetProtocol()
-    proto.initiate()
+    proto = make()
+    proto.start()
     proto.data_to_send()
 
     out, events, replies = feed(proto, neg(DO, SGA) + neg(WILL, NAWS) + neg(WILL, TTYPE))
@@ -199,7 +226,7 @@ def test_full_dialogue_after_initiate() -> None:
 
 
 def test_peer_initiated_offers_are_accepted() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     _, events, replies = feed(proto, neg(WILL, NAWS))
     assert replies == neg(DO, NAWS)
     assert events == [OptionChanged(NAWS, local=False, enabled=True)]
@@ -218,7 +245,7 @@ def test_peer_initiated_offers_are_accepted() -> None:
 
 @pytest.mark.parametrize("option", [ECHO, GMCP, MCCP2, MSSP, 0, 99, 255])
 def test_unknown_offers_are_refused(option: int) -> None:
-    proto = TelnetProtocol()
+    proto = make()
     _, events, replies = feed(proto, neg(WILL, option))
     assert replies == neg(DONT, option)
     assert events == []
@@ -227,7 +254,7 @@ def test_unknown_offers_are_refused(option: int) -> None:
 
 @pytest.mark.parametrize("option", [GMCP, MCCP2, MSSP, NAWS, TTYPE, 0, 255])
 def test_unknown_demands_are_refused(option: int) -> None:
-    proto = TelnetProtocol()
+    proto = make()
     _, events, replies = feed(proto, neg(DO, option))
     assert replies == neg(WONT, option)
     assert events == []
@@ -235,7 +262,7 @@ def test_unknown_demands_are_refused(option: int) -> None:
 
 
 def test_repeated_will_after_agreement_gets_no_reply() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     feed(proto, neg(WILL, NAWS))
     out, events, replies = feed(proto, neg(WILL, NAWS) + neg(WILL, NAWS))
     assert (out, events, replies) == (b"", [], b"")
@@ -243,13 +270,13 @@ def test_repeated_will_after_agreement_gets_no_reply() -> None:
 
 
 def test_repeated_will_ttype_asks_only_once() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     _, _, replies = feed(proto, neg(WILL, TTYPE) + neg(WILL, TTYPE))
     assert replies == neg(DO, TTYPE) + TTYPE_SEND
 
 
 def test_ttype_reenable_asks_again() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     feed(proto, neg(WILL, TTYPE))
     _, events, replies = feed(proto, neg(WONT, TTYPE))
     assert replies == neg(DONT, TTYPE)
@@ -260,14 +287,14 @@ def test_ttype_reenable_asks_again() -> None:
 
 
 def test_refusal_of_disabled_option_gets_no_reply() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, replies = feed(proto, neg(DONT, ECHO) + neg(WONT, NAWS) + neg(DONT, GMCP))
     assert (out, events, replies) == (b"", [], b"")
 
 
 def test_refused_request_is_not_reacknowledged() -> None:
-    proto = TelnetProtocol()
-    proto.initiate()
+    proto = make()
+    proto.start()
     proto.data_to_send()
     _, events, replies = feed(proto, neg(WONT, NAWS) + neg(WONT, TTYPE) + neg(DONT, SGA))
     assert events == []
@@ -277,7 +304,7 @@ def test_refused_request_is_not_reacknowledged() -> None:
 
 
 def test_peer_disables_enabled_option() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     feed(proto, neg(DO, SGA))
     _, events, replies = feed(proto, neg(DONT, SGA))
     assert replies == neg(WONT, SGA)
@@ -288,7 +315,7 @@ def test_peer_disables_enabled_option() -> None:
 
 
 def test_echo_request_accept_and_disable() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     proto.request_local(ECHO, True)
     assert proto.data_to_send() == neg(WILL, ECHO)
     assert not proto.local_enabled(ECHO)
@@ -301,8 +328,7 @@ def test_echo_request_accept_and_disable() -> None:
     proto.request_local(ECHO, False)
     assert proto.data_to_send() == neg(WONT, ECHO)
     # A WONT can't be refused, so the change is reported immediately.
-    assert proto.events == [OptionChanged(ECHO, local=True, enabled=False)]
-    proto.events.clear()
+    assert proto.events_received() == [OptionChanged(ECHO, local=True, enabled=False)]
     assert not proto.local_enabled(ECHO)
 
     assert feed(proto, neg(DONT, ECHO)) == (b"", [], b"")
@@ -310,7 +336,7 @@ def test_echo_request_accept_and_disable() -> None:
 
 
 def test_unsolicited_do_echo_is_refused() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     _, events, replies = feed(proto, neg(DO, ECHO))
     assert replies == neg(WONT, ECHO)
     assert events == []
@@ -318,7 +344,7 @@ def test_unsolicited_do_echo_is_refused() -> None:
 
 
 def test_dont_after_our_will_leaves_option_disabled() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     proto.request_local(ECHO, True)
     proto.data_to_send()
     _, events, replies = feed(proto, neg(DONT, ECHO))
@@ -327,7 +353,7 @@ def test_dont_after_our_will_leaves_option_disabled() -> None:
 
 
 def test_redundant_requests_send_nothing() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     proto.request_local(ECHO, False)
     proto.request_remote(NAWS, False)
     assert proto.data_to_send() == b""
@@ -337,7 +363,7 @@ def test_redundant_requests_send_nothing() -> None:
 
 
 def test_disable_while_wantyes_is_queued() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     proto.request_local(ECHO, True)
     proto.request_local(ECHO, False)  # WANTYES + OPPOSITE: nothing more on the wire yet
     assert proto.data_to_send() == neg(WILL, ECHO)
@@ -349,13 +375,13 @@ def test_disable_while_wantyes_is_queued() -> None:
 
 
 def test_enable_while_wantno_is_queued() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     feed(proto, neg(WILL, NAWS))
     proto.request_remote(NAWS, False)
     assert proto.data_to_send() == neg(DONT, NAWS)
     proto.request_remote(NAWS, True)  # WANTNO + OPPOSITE
     assert proto.data_to_send() == b""
-    proto.events.clear()
+    proto.events_received()
     _, events, replies = feed(proto, neg(WONT, NAWS))
     assert replies == neg(DO, NAWS)
     assert events == []
@@ -365,7 +391,7 @@ def test_enable_while_wantno_is_queued() -> None:
 
 
 def test_requesting_changes_acceptance_policy() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     proto.request_local(ECHO, True)
     feed(proto, neg(DO, ECHO) + neg(DONT, ECHO))
     assert not proto.local_enabled(ECHO)
@@ -379,7 +405,7 @@ def test_requesting_changes_acceptance_policy() -> None:
 
 
 def test_option_range_checks() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     assert not proto.local_enabled(-1)
     assert not proto.remote_enabled(256)
     with pytest.raises(ValueError):
@@ -395,7 +421,7 @@ def test_option_range_checks() -> None:
     ("width", "height"), [(255, 24), (80, 255), (0xFFFF, 0xFF00), (0x01FF, 0xFF01), (0, 0)]
 )
 def test_naws_with_ff_bytes(width: int, height: int) -> None:
-    proto = TelnetProtocol()
+    proto = make()
     data = naws(width, height)
     assert data.count(b"\xff\xff") >= 1 or (width, height) == (0, 0)
     out, events, _ = feed(proto, data + b"after")
@@ -404,14 +430,14 @@ def test_naws_with_ff_bytes(width: int, height: int) -> None:
 
 
 def test_naws_literal_width_255_bytes() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     raw = bytes((IAC, SB, NAWS, 0, IAC, IAC, 0, 24, IAC, SE))
     assert feed(proto, raw)[1] == [WindowSize(255, 24)]
 
 
 @pytest.mark.parametrize("payload", [b"", b"\x00\x50", b"\x00\x50\x00", b"\x00\x50\x00\x18\x00"])
 def test_naws_wrong_length_is_an_error(payload: bytes) -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, _ = feed(proto, sb(NAWS, payload) + b"ok")
     assert out == b"ok"
     assert len(events) == 1
@@ -419,20 +445,20 @@ def test_naws_wrong_length_is_an_error(payload: bytes) -> None:
 
 
 def test_ttype_name_is_sanitised() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     _, events, _ = feed(proto, ttype_is(b"  XTERM\x1b[31m\xe9\x00 "))
     assert events == [TerminalType("XTERM[31m")]
 
 
 def test_ttype_name_is_truncated() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     _, events, _ = feed(proto, ttype_is(b"A" * 200))
     assert events == [TerminalType("A" * 64)]
 
 
 @pytest.mark.parametrize("payload", [b"", b"\x01", b"\x02vt100", b"\x00", b"\x00 \x01 "])
 def test_bad_ttype_subnegotiation_is_an_error(payload: bytes) -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, _ = feed(proto, sb(TTYPE, payload) + b"ok")
     assert out == b"ok"
     assert len(events) == 1
@@ -440,7 +466,7 @@ def test_bad_ttype_subnegotiation_is_an_error(payload: bytes) -> None:
 
 
 def test_subnegotiation_without_option() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, _ = feed(proto, bytes((IAC, SB, IAC, SE)) + b"next")
     assert out == b"next"
     assert len(events) == 1
@@ -448,7 +474,7 @@ def test_subnegotiation_without_option() -> None:
 
 
 def test_unterminated_subnegotiation_then_command() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     stream = bytes((IAC, SB, NAWS, 0, 80)) + neg(WILL, TTYPE) + b"hello"
     out, events, replies = feed(proto, stream)
     assert out == b"hello"
@@ -459,7 +485,7 @@ def test_unterminated_subnegotiation_then_command() -> None:
 
 
 def test_unterminated_subnegotiation_then_simple_command() -> None:
-    proto = TelnetProtocol()
+    proto = make()
     out, events, _ = feed(proto, bytes((IAC, SB, GMCP)) + b"abc" + bytes((IAC, NOP)) + b"x")
     assert out == b"x"
     assert isinstance(events[0], ProtocolError)
@@ -467,49 +493,63 @@ def test_unterminated_subnegotiation_then_simple_command() -> None:
 
 
 def test_subnegotiation_without_option_then_command() -> None:
-    proto = TelnetProtocol()
-    out, events, _ = feed(proto, bytes((IAC, SB, IAC, AYT)) + b"x")
+    proto = make()
+    out, events, _ = feed(proto, bytes((IAC, SB, IAC, NOP)) + b"x")
     assert out == b"x"
     assert isinstance(events[0], ProtocolError)
-    assert events[1:] == [Command(AYT)]
+    assert events[1:] == [Command(NOP)]
 
 
 def test_subnegotiation_at_the_cap_is_accepted() -> None:
-    proto = TelnetProtocol(max_subnegotiation=4)
+    proto = make(max_subnegotiation=4)
     _, events, _ = feed(proto, naws(300, 400))
     assert events == [WindowSize(300, 400)]
 
 
-def test_oversize_subnegotiation_is_abandoned() -> None:
-    proto = TelnetProtocol(max_subnegotiation=8)
-    stream = bytes((IAC, SB, GMCP)) + b"12345678" + b"X" + b"tail" + neg(WILL, NAWS) + b"more"
+def test_oversize_subnegotiation_is_dropped_up_to_its_end() -> None:
+    proto = make(max_subnegotiation=8)
+    stream = (
+        bytes((IAC, SB, GMCP))
+        + b"12345678X tail \xff\xff still payload"
+        + bytes((IAC, SE))
+        + b"after"
+    )
     out, events, replies = feed(proto, stream)
-    # The overflowing byte is dropped with the payload; everything after is data again.
-    assert out == b"tailmore"
-    assert len(events) == 2
+    # Nothing of the payload leaks into the data, and its IAC SE is no command.
+    assert out == b"after"
+    assert len(events) == 1
     assert isinstance(events[0], ProtocolError)
-    assert events[1] == OptionChanged(NAWS, local=False, enabled=True)
+    assert "exceeded 8 bytes" in events[0].message
+    assert replies == b""
+
+
+def test_oversize_subnegotiation_never_closed_ends_at_the_next_command() -> None:
+    proto = make(max_subnegotiation=8)
+    stream = bytes((IAC, SB, GMCP)) + b"12345678X tail" + neg(WILL, NAWS) + b"more"
+    out, events, replies = feed(proto, stream)
+    assert out == b"more"
+    assert [type(e) for e in events] == [ProtocolError, ProtocolError, OptionChanged]
+    assert events[2] == OptionChanged(NAWS, local=False, enabled=True)
     assert replies == neg(DO, NAWS)
 
 
 def test_oversize_subnegotiation_by_escaped_ff() -> None:
-    proto = TelnetProtocol(max_subnegotiation=3)
-    out, events, _ = feed(proto, bytes((IAC, SB, GMCP, 1, 2, 3, IAC, IAC)) + b"ok")
+    proto = make(max_subnegotiation=3)
+    out, events, _ = feed(proto, bytes((IAC, SB, GMCP, 1, 2, 3, IAC, IAC, 9, IAC, SE)) + b"ok")
     assert out == b"ok"
     assert len(events) == 1
     assert isinstance(events[0], ProtocolError)
 
 
 def test_oversize_subnegotiation_fed_in_pieces() -> None:
-    proto = TelnetProtocol(max_subnegotiation=16)
+    proto = make(max_subnegotiation=16)
     proto.receive_data(bytes((IAC, SB, GMCP)))
     errors = 0
     for _ in range(100):  # a peer that never ends its SB can't make us buffer forever
-        proto.receive_data(b"x" * 10)
-        errors += sum(isinstance(e, ProtocolError) for e in proto.events)
-        proto.events.clear()
+        assert proto.receive_data(b"x" * 10) == b""
+        errors += sum(isinstance(e, ProtocolError) for e in proto.events_received())
     assert errors == 1
-    assert proto.receive_data(b"plain") == b"plain"
+    assert proto.receive_data(b"\xff\xf0plain") == b"plain"
 
 
 def test_byte_by_byte_matches_whole() -> None:
@@ -524,9 +564,9 @@ def test_byte_by_byte_matches_whole() -> None:
         + bytes((IAC, NOP))
         + b"bye\r\n"
     )
-    whole = TelnetProtocol()
+    whole = make()
     expected = feed(whole, stream)
-    split = TelnetProtocol()
+    split = make()
     parts = [feed(split, stream[i : i + 1]) for i in range(len(stream))]
     assert b"".join(p[0] for p in parts) == expected[0]
     assert [e for p in parts for e in p[1]] == expected[1]
@@ -576,8 +616,8 @@ STREAMS = st.lists(_piece, max_size=30).map(b"".join)
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=2000), cap=st.integers(0, 64))
 def test_random_bytes_never_raise(data: bytes, cap: int) -> None:
-    proto = TelnetProtocol(max_subnegotiation=cap)
-    proto.initiate()
+    proto = make(max_subnegotiation=cap)
+    proto.start()
     out = proto.receive_data(data)
     assert len(out) <= len(data)
     proto.data_to_send()
@@ -590,23 +630,25 @@ def test_splitting_never_changes_the_result(
 ) -> None:
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=12).map(sorted), label="cuts")
 
-    whole = TelnetProtocol(max_subnegotiation=cap)
-    split = TelnetProtocol(max_subnegotiation=cap)
+    whole = make(max_subnegotiation=cap)
+    split = make(max_subnegotiation=cap)
     if initiate:
-        whole.initiate()
-        split.initiate()
+        whole.start()
+        split.start()
     out_whole = whole.receive_data(stream)
     assert len(out_whole) <= len(stream)
 
     bounds = [0, *cuts, len(stream)]
     outs: list[bytes] = []
     sent: list[bytes] = []
+    records: list[Record] = []
     for lo, hi in itertools.pairwise(bounds):
         outs.append(split.receive_data(stream[lo:hi]))
         sent.append(split.data_to_send())
+        records += split.events_received()
 
     assert b"".join(outs) == out_whole
-    assert split.events == whole.events
+    assert records == whole.events_received()
     assert b"".join(sent) == whole.data_to_send()
     for option in range(256):
         assert split.local_enabled(option) == whole.local_enabled(option)
@@ -616,9 +658,9 @@ def test_splitting_never_changes_the_result(
 @settings(max_examples=200, deadline=None)
 @given(payload=st.binary(max_size=500))
 def test_escape_round_trips(payload: bytes) -> None:
-    proto = TelnetProtocol()
-    assert proto.receive_data(TelnetProtocol.escape(payload)) == payload
-    assert proto.events == []
+    proto = make()
+    assert proto.receive_data(escape(payload)) == payload
+    assert proto.events_received() == []
     assert proto.data_to_send() == b""
 
 
@@ -631,10 +673,10 @@ def test_two_peers_never_loop_and_agree(
     steps: list[tuple[tuple[bool, bool, int, bool], bool]],
 ) -> None:
     """Two instances wired back to back: negotiation always settles, and both sides agree."""
-    a = TelnetProtocol()
-    b = TelnetProtocol()
-    a.initiate()
-    b.initiate()
+    a = make()
+    b = make()
+    a.start()
+    b.start()
 
     def pump(limit: int) -> int:
         rounds = 0

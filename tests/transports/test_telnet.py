@@ -8,9 +8,11 @@ import hubbub
 from hubbub import events
 from hubbub.protocols import telnet as t
 
-from .conftest import Start, until
+from ..conftest import Start, until
 
 IAC, SB, SE, WILL, WONT, DO = t.IAC, t.SB, t.SE, t.WILL, t.WONT, t.DO
+# What the server says first: DO NAWS, DO TTYPE, DO BINARY (the encoding is UTF-8).
+OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY])
 
 
 async def open_raw(service: hubbub.Service) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -31,7 +33,7 @@ async def test_connect_fires_at_once_after_offers(start: Start) -> None:
     reader, writer = await open_raw(service)
     # The client answers nothing, yet the prompt arrives right after the offers.
     data = await asyncio.wait_for(reader.readuntil(b"Name: "), 5)
-    assert data == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE]) + b"Name: "
+    assert data == OFFERS + b"Name: "
     writer.close()
 
 
@@ -47,7 +49,7 @@ async def test_naws_and_ttype_update_client_and_raise_events(start: Start) -> No
     service.listen(events.Client, lambda e: client_seen.append(type(e)))
     await start(service)
     reader, writer = await open_raw(service)
-    await reader.readexactly(6)  # the offers
+    await reader.readexactly(len(OFFERS))
     stream = (
         bytes([IAC, WILL, t.NAWS, IAC, WILL, t.TTYPE])
         + bytes([IAC, SB, t.NAWS, 0, 132, 0, 50, IAC, SE])
@@ -105,7 +107,7 @@ async def test_iac_iac_in_and_out(start: Start) -> None:
 
     await start(service)
     reader, writer = await open_raw(service)
-    await reader.readexactly(6)
+    await reader.readexactly(len(OFFERS))
     writer.write(b"a" + bytes([IAC, IAC]) + b"b\r\n")
     # The first line was decoded as UTF-8, where a lone 0xFF is invalid: U+FFFD.
     data = await asyncio.wait_for(reader.readuntil(b">\r\n"), 5)
@@ -121,7 +123,7 @@ async def test_are_you_there_and_unknown_options(start: Start) -> None:
     service = telnet_service()
     await start(service)
     reader, writer = await open_raw(service)
-    await reader.readexactly(6)
+    await reader.readexactly(len(OFFERS))
     writer.write(bytes([IAC, t.AYT]))
     assert await asyncio.wait_for(reader.readexactly(9), 5) == b"\r\n[Yes]\r\n"
     writer.write(bytes([IAC, WILL, 99, IAC, DO, 98]))  # options we don't have

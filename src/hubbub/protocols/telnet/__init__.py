@@ -1,0 +1,99 @@
+"""Telnet, sans-IO: the protocol machine and one module per option.
+
+``TelnetProtocol`` strips commands and runs RFC 1143 negotiation; what each
+option means lives in its own module (``naws``, ``ttype``, ``echo``…), and a
+listener chooses its options with an :class:`OptionSet`.
+"""
+
+from __future__ import annotations
+
+from .binary import Binary
+from .codes import (
+    AO,
+    AYT,
+    BINARY,
+    BRK,
+    CHARSET,
+    DM,
+    DO,
+    DONT,
+    EC,
+    ECHO,
+    EL,
+    EOR,
+    EOR_OPT,
+    GA,
+    GMCP,
+    IAC,
+    IP,
+    LINEMODE,
+    MCCP2,
+    MSSP,
+    NAWS,
+    NOP,
+    SB,
+    SE,
+    SGA,
+    TTYPE,
+    WILL,
+    WONT,
+    escape,
+)
+from .echo import Echo
+from .naws import Naws, WindowSize
+from .option import Option, OptionSet
+from .protocol import Command, OptionChanged, ProtocolError, Record, TelnetProtocol
+from .sga import Sga
+from .ttype import TerminalType, Ttype
+
+__all__ = [
+    "AO",
+    "AYT",
+    "BINARY",
+    "BRK",
+    "CHARSET",
+    "DM",
+    "DO",
+    "DONT",
+    "EC",
+    "ECHO",
+    "EL",
+    "EOR",
+    "EOR_OPT",
+    "GA",
+    "GMCP",
+    "IAC",
+    "IP",
+    "LINEMODE",
+    "MCCP2",
+    "MSSP",
+    "NAWS",
+    "NOP",
+    "SB",
+    "SE",
+    "SGA",
+    "TTYPE",
+    "WILL",
+    "WONT",
+    "Binary",
+    "Command",
+    "Echo",
+    "Naws",
+    "Option",
+    "OptionChanged",
+    "OptionSet",
+    "ProtocolError",
+    "Record",
+    "Sga",
+    "TelnetProtocol",
+    "TerminalType",
+    "Ttype",
+    "WindowSize",
+    "default_options",
+    "escape",
+]
+
+
+def default_options(*, binary: bool = True) -> OptionSet:
+    """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``)."""
+    return OptionSet([Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary)])

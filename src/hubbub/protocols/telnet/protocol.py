@@ -1,0 +1,436 @@
+"""Sans-IO telnet for the server side: bytes in, application bytes and records out.
+
+The transport hands every packet to :meth:`TelnetProtocol.receive_data`, which
+returns the application data with every telnet command removed; then, when
+:attr:`TelnetProtocol.pending` says so, it takes :meth:`events_received` (the
+records the options produced) and :meth:`data_to_send` (negotiation replies).
+No socket, no asyncio: the machine is driven the same way by the transport,
+the tests and the fuzzer.
+
+Negotiation follows RFC 1143's Q method, so no peer, however badly it
+behaves, can talk us into a WILL/DO loop. What each option means is decided
+by the option handlers of the listener's :class:`OptionSet`; every option
+not in the set is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypeAlias
+
+from .codes import AYT, DO, DONT, EC, EL, IAC, SB, SE, WILL, WONT
+from .naws import WindowSize
+from .option import LOCAL_WANTED, REMOTE_WANTED, Option, OptionSet
+from .records import Command, OptionChanged, ProtocolError
+from .ttype import TerminalType
+
+__all__ = [
+    "Command",
+    "OptionChanged",
+    "ProtocolError",
+    "Record",
+    "TelnetProtocol",
+]
+
+
+Record: TypeAlias = OptionChanged | Command | ProtocolError | WindowSize | TerminalType
+
+# --- parser states ------------------------------------------------------------------
+_DATA: Final = 0  # application data
+_IAC: Final = 1  # after IAC in data
+_NEG: Final = 2  # after IAC WILL/WONT/DO/DONT, waiting for the option byte
+_SB_OPT: Final = 3  # after IAC SB, waiting for the option byte
+_SB_DATA: Final = 4  # collecting a subnegotiation payload
+_SB_IAC: Final = 5  # after IAC inside a subnegotiation
+_SKIP: Final = 6  # discarding an oversize subnegotiation up to its IAC SE
+_SKIP_IAC: Final = 7  # after IAC while discarding
+
+# --- RFC 1143 Q method, packed per option into one small int ---------------------
+# bits 0-1: our state, bit 2: our queue, bits 3-4: peer state, bit 5: peer queue,
+# bit 6 / bit 7: whether we agree to our side / the peer's side (LOCAL/REMOTE_WANTED).
+_NO: Final = 0
+_YES: Final = 1
+_WANTNO: Final = 2
+_WANTYES: Final = 3
+# (state shift, queue bit, wanted bit, enable verb, disable verb) per side.
+_Side: TypeAlias = tuple[int, int, int, int, int]
+_LOCAL: Final[_Side] = (0, 1 << 2, LOCAL_WANTED, WILL, WONT)
+_REMOTE: Final[_Side] = (3, 1 << 5, REMOTE_WANTED, DO, DONT)
+
+# Erase-character and erase-line arrive as commands but act on the line being
+# typed; they are put back into the data as the keys that do the same (BS, ^U),
+# so the line editor sees them in their place.
+_INLINE: Final = {EC: b"\x08", EL: b"\x15"}
+_IAC_BYTE: Final = b"\xff"
+_AYT_REPLY: Final = b"\r\n[Yes]\r\n"
+
+
+class TelnetProtocol:
+    """One connection's telnet state machine.
+
+    Memory is bounded: the one buffer is a subnegotiation payload, capped at
+    ``max_subnegotiation`` bytes (a longer one is dropped whole, up to its
+    closing ``IAC SE``); negotiation state is one small int per option touched.
+    """
+
+    __slots__ = (
+        "_events",
+        "_max_sb",
+        "_neg_cmd",
+        "_options",
+        "_out",
+        "_q",
+        "_sb_buf",
+        "_sb_option",
+        "_state",
+        "pending",
+        "state",
+    )
+
+    def __init__(self, options: OptionSet, *, max_subnegotiation: int = 1024) -> None:
+        self._options = options
+        self._max_sb = max(0, max_subnegotiation)
+        self._state = _DATA
+        self._neg_cmd = 0
+        self._sb_option: int | None = None
+        self._sb_buf = bytearray()
+        self._out = bytearray()
+        self._events: list[Record] = []
+        self._q: dict[int, int] = {}
+        #: True when records or replies are waiting to be taken.
+        self.pending = False
+        #: Plain data option handlers keep per connection (saved with the client).
+        self.state: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ public API
+    def start(self) -> None:
+        """Queue the listener's opening proposals (its options' ``ask_*``)."""
+        for code, local, remote in self._options.opening:
+            if local:
+                self.request_local(code, True)
+            if remote:
+                self.request_remote(code, True)
+
+    def receive_data(self, data: bytes) -> bytes:
+        """Take bytes from the peer; return its application data with telnet removed.
+
+        Never raises: malformed input becomes :class:`ProtocolError` records.
+        """
+        if self._state == _DATA and _IAC_BYTE not in data:
+            return data  # the common case: nothing to do, nothing copied
+        out: list[bytes] = []
+        i = 0
+        n = len(data)
+        while i < n:
+            state = self._state
+            if state == _DATA:
+                j = data.find(_IAC_BYTE, i)
+                if j < 0:
+                    out.append(data[i:])
+                    break
+                if j > i:
+                    out.append(data[i:j])
+                self._state = _IAC
+                i = j + 1
+            elif state == _IAC:
+                b = data[i]
+                i += 1
+                self._state = _DATA
+                if b == IAC:
+                    out.append(_IAC_BYTE)
+                elif WILL <= b <= DONT:
+                    self._neg_cmd = b
+                    self._state = _NEG
+                elif b == SB:
+                    self._state = _SB_OPT
+                elif b in _INLINE:
+                    out.append(_INLINE[b])
+                else:
+                    self._command(b)
+            elif state == _NEG:
+                b = data[i]
+                i += 1
+                self._state = _DATA
+                self._negotiate(self._neg_cmd, b)
+            elif state == _SB_OPT:
+                b = data[i]
+                i += 1
+                self._sb_buf.clear()
+                if b == IAC:
+                    # An escaped option 255 (IAC IAC) or a missing option byte.
+                    self._sb_option = None
+                    self._state = _SB_IAC
+                else:
+                    self._sb_option = b
+                    self._state = _SB_DATA
+            elif state == _SB_DATA:
+                j = data.find(_IAC_BYTE, i)
+                end = n if j < 0 else j
+                if end - i > self._max_sb - len(self._sb_buf):
+                    self._oversize()
+                    continue  # the rest is skipped from i on
+                self._sb_buf += data[i:end]
+                if j < 0:
+                    break
+                self._state = _SB_IAC
+                i = j + 1
+            elif state == _SB_IAC:
+                b = data[i]
+                if b == SE:
+                    i += 1
+                    self._state = _DATA
+                    self._finish_subnegotiation()
+                elif b == IAC:
+                    i += 1
+                    if self._sb_option is None:
+                        self._sb_option = IAC
+                        self._state = _SB_DATA
+                    elif len(self._sb_buf) >= self._max_sb:
+                        self._oversize()
+                    else:
+                        self._sb_buf.append(IAC)
+                        self._state = _SB_DATA
+                else:
+                    self._unterminated()
+            elif state == _SKIP:
+                j = data.find(_IAC_BYTE, i)
+                if j < 0:
+                    break
+                self._state = _SKIP_IAC
+                i = j + 1
+            else:  # _SKIP_IAC
+                b = data[i]
+                if b == SE:
+                    i += 1
+                    self._state = _DATA
+                elif b == IAC:
+                    i += 1
+                    self._state = _SKIP  # an escaped 0xFF inside the dropped payload
+                else:
+                    self._unterminated()
+        if len(out) == 1:
+            return out[0]
+        return b"".join(out)
+
+    def events_received(self) -> list[Record]:
+        """Take the records produced since the last call (a new list each time)."""
+        events = self._events
+        if not events:
+            return []
+        self._events = []
+        if not self._out:
+            self.pending = False
+        return events
+
+    def data_to_send(self) -> bytes:
+        """Take the negotiation bytes queued for the peer (``b""`` when there are none)."""
+        if not self._out:
+            return b""
+        out = bytes(self._out)
+        self._out.clear()
+        if not self._events:
+            self.pending = False
+        return out
+
+    def local_enabled(self, option: int) -> bool:
+        """Whether we perform ``option`` (our WILL was agreed)."""
+        return 0 <= option <= 255 and self._get(option) & 3 == _YES
+
+    def remote_enabled(self, option: int) -> bool:
+        """Whether the peer performs ``option`` (its WILL was agreed)."""
+        return 0 <= option <= 255 and (self._get(option) >> 3) & 3 == _YES
+
+    def request_local(self, option: int, enabled: bool) -> None:
+        """Offer (WILL) or withdraw (WONT) our side of ``option``, per the Q method.
+
+        Also sets whether a later DO for it is agreed to. Withdrawing takes
+        effect at once (a WONT cannot be refused).
+        """
+        self._want(_LOCAL, option, enabled)
+        self._request(_LOCAL, option, enabled)
+
+    def request_remote(self, option: int, enabled: bool) -> None:
+        """Ask the peer to start (DO) or stop (DONT) performing ``option``."""
+        self._want(_REMOTE, option, enabled)
+        self._request(_REMOTE, option, enabled)
+
+    # -------------------------------------------------------- for option handlers
+    def emit(self, record: Record) -> None:
+        """Hand a record to the transport (called by option handlers)."""
+        self._events.append(record)
+        self.pending = True
+
+    def send(self, data: bytes) -> None:
+        """Queue raw telnet bytes for the peer (called by option handlers)."""
+        self._out += data
+        self.pending = True
+
+    def send_subnegotiation(self, option: int, payload: bytes) -> None:
+        """Queue ``IAC SB option payload IAC SE``, escaping 0xFF in the payload."""
+        payload = payload.replace(_IAC_BYTE, _IAC_BYTE + _IAC_BYTE)
+        self.send(bytes((IAC, SB, option)) + payload + bytes((IAC, SE)))
+
+    # ----------------------------------------------------------- saving the state
+    def snapshot(self) -> dict[str, Any]:
+        """Negotiated options and option data, as JSON-able values.
+
+        A half-received command is not kept: a transport saves state between
+        packets, where the parser is normally idle.
+        """
+        return {"options": {str(k): v for k, v in self._q.items()}, "state": dict(self.state)}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Take back what :meth:`snapshot` gave; nothing is renegotiated."""
+        self._q = {int(k): int(v) for k, v in saved.get("options", {}).items()}
+        self.state = dict(saved.get("state", {}))
+
+    # ------------------------------------------------------------ subnegotiation
+    def _oversize(self) -> None:
+        """Drop a subnegotiation past the cap, up to and including its IAC SE."""
+        self.emit(
+            ProtocolError(
+                f"subnegotiation for option {self._sb_option} exceeded "
+                f"{self._max_sb} bytes; dropped"
+            )
+        )
+        self._sb_buf.clear()
+        self._sb_option = None
+        self._state = _SKIP
+
+    def _unterminated(self) -> None:
+        """IAC + a command inside a subnegotiation: the SB was never closed."""
+        if self._sb_option is None:
+            message = "subnegotiation without an option byte (unterminated)"
+        else:
+            message = f"unterminated subnegotiation for option {self._sb_option}"
+        self.emit(ProtocolError(message))
+        self._sb_buf.clear()
+        self._sb_option = None
+        self._state = _IAC  # the byte after this IAC is read as a command
+
+    def _finish_subnegotiation(self) -> None:
+        option = self._sb_option
+        payload = bytes(self._sb_buf)
+        self._sb_buf.clear()
+        self._sb_option = None
+        if option is None:
+            self.emit(ProtocolError("subnegotiation without an option byte"))
+            return
+        handler = self._options.get(option)
+        if handler is not None:
+            handler.subnegotiation(self, payload)
+        # Subnegotiations of options we do not support are dropped silently.
+
+    def _command(self, command: int) -> None:
+        if command == AYT:
+            self.send(_AYT_REPLY)
+        else:
+            self.emit(Command(command))
+
+    # ------------------------------------------------------- RFC 1143 negotiation
+    def _get(self, option: int) -> int:
+        return self._q.get(option, self._options.defaults[option])
+
+    def _want(self, side: _Side, option: int, enabled: bool) -> None:
+        if not 0 <= option <= 255:
+            raise ValueError(f"telnet option must be 0..255, got {option}")
+        bits = self._get(option)
+        self._q[option] = bits | side[2] if enabled else bits & ~side[2]
+
+    def _set(self, side: _Side, option: int, new: int) -> None:
+        """Move one side to a new Q state, telling the option about real on/off edges."""
+        shift = side[0]
+        bits = self._get(option)
+        old = (bits >> shift) & 3
+        self._q[option] = (bits & ~(3 << shift)) | (new << shift)
+        if (old == _YES) == (new == _YES):
+            return
+        local = side is _LOCAL
+        enabled = new == _YES
+        self.emit(OptionChanged(option, local, enabled))
+        handler: Option | None = self._options.get(option)
+        if handler is not None:
+            handler.changed(self, local, enabled)
+
+    def _queue(self, side: _Side, option: int, value: bool) -> None:
+        bits = self._get(option)
+        self._q[option] = bits | side[1] if value else bits & ~side[1]
+
+    def _reply(self, command: int, option: int) -> None:
+        self.send(bytes((IAC, command, option)))
+
+    def _negotiate(self, command: int, option: int) -> None:
+        if command == WILL:
+            self._receive_enable(_REMOTE, option)
+        elif command == WONT:
+            self._receive_disable(_REMOTE, option)
+        elif command == DO:
+            self._receive_enable(_LOCAL, option)
+        else:
+            self._receive_disable(_LOCAL, option)
+
+    def _receive_enable(self, side: _Side, option: int) -> None:
+        """The peer sent WILL (remote side) or DO (our side)."""
+        bits = self._get(option)
+        state = (bits >> side[0]) & 3
+        queued = bool(bits & side[1])
+        if state == _NO:
+            if bits & side[2]:
+                self._reply(side[3], option)
+                self._set(side, option, _YES)
+            else:
+                self._reply(side[4], option)
+        elif state == _YES:
+            pass  # already on: answering again would start a loop
+        elif state == _WANTNO:
+            # Our disable was answered with an enable: an error per RFC 1143.
+            if queued:
+                self._queue(side, option, False)
+            self._set(side, option, _YES if queued else _NO)
+        elif not queued:  # _WANTYES: the answer we asked for
+            self._set(side, option, _YES)
+        else:  # _WANTYES, but we changed our mind meanwhile
+            self._queue(side, option, False)
+            self._set(side, option, _WANTNO)
+            self._reply(side[4], option)
+
+    def _receive_disable(self, side: _Side, option: int) -> None:
+        """The peer sent WONT (remote side) or DONT (our side)."""
+        bits = self._get(option)
+        state = (bits >> side[0]) & 3
+        queued = bool(bits & side[1])
+        if state == _NO:
+            pass  # already off: no reply, no loop
+        elif state == _YES:
+            self._reply(side[4], option)
+            self._set(side, option, _NO)
+        elif state == _WANTNO:
+            if queued:
+                self._queue(side, option, False)
+                self._set(side, option, _WANTYES)
+                self._reply(side[3], option)
+            else:
+                self._set(side, option, _NO)
+        else:  # _WANTYES: refused, or the peer changed its mind
+            self._queue(side, option, False)
+            self._set(side, option, _NO)
+
+    def _request(self, side: _Side, option: int, enabled: bool) -> None:
+        """Our own change of mind, queued per RFC 1143 while a request is in flight."""
+        bits = self._get(option)
+        state = (bits >> side[0]) & 3
+        queued = bool(bits & side[1])
+        if enabled:
+            if state == _NO:
+                self._set(side, option, _WANTYES)
+                self._reply(side[3], option)
+            elif state == _WANTNO and not queued:
+                self._queue(side, option, True)
+            elif state == _WANTYES and queued:
+                self._queue(side, option, False)
+        elif state == _YES:
+            self._reply(side[4], option)
+            self._set(side, option, _WANTNO)
+        elif state == _WANTYES and not queued:
+            self._queue(side, option, True)
+        elif state == _WANTNO and queued:
+            self._queue(side, option, False)

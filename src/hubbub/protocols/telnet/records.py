@@ -1,0 +1,35 @@
+"""What the telnet machine reports that is not tied to one option."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .codes import COMMAND_NAMES
+
+__all__ = ["Command", "OptionChanged", "ProtocolError"]
+
+
+@dataclass(frozen=True, slots=True)
+class OptionChanged:
+    """An option was switched on or off: ``local`` is our side, else the peer's."""
+
+    option: int
+    local: bool
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """``IAC <command>`` other than negotiation: NOP, IP, BRK, GA, DM… or unknown."""
+
+    command: int
+
+    def __str__(self) -> str:
+        return f"IAC {COMMAND_NAMES.get(self.command, self.command)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolError:
+    """Malformed input that was dropped; for the operator's log, never the application."""
+
+    message: str

@@ -1,0 +1,131 @@
+"""``telnet://``: lines over TCP with telnet negotiation.
+
+The sans-IO :class:`~hubbub.protocols.telnet.TelnetProtocol` does the
+protocol; this module feeds it, escapes output, and turns what it reports
+into application events through one table, :data:`RECORD_EVENTS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .. import events
+from ..client import Client
+from ..protocols import telnet
+from ..server import Server
+from .base import Host
+from .listener import StreamListener, open_tcp_listener
+from .tcp import StreamConnection
+
+__all__ = ["RECORD_EVENTS", "TelnetConnection", "open_listener"]
+
+log = logging.getLogger("hubbub.transport")
+
+
+def _window_size(client: Client, record: Any) -> events.Event:
+    client.width, client.height = record.width, record.height
+    return events.WindowSize(
+        client=client, server=client.server, width=record.width, height=record.height
+    )
+
+
+def _terminal_type(client: Client, record: Any) -> events.Event:
+    client.terminal = record.name
+    return events.TerminalType(client=client, server=client.server, terminal=record.name)
+
+
+#: What each protocol record does: update the client's facts, make its event.
+RECORD_EVENTS: dict[type, Callable[[Client, Any], events.Event]] = {
+    telnet.WindowSize: _window_size,
+    telnet.TerminalType: _terminal_type,
+}
+
+
+class TelnetConnection(StreamConnection):
+    """One client speaking telnet."""
+
+    kind = "telnet"
+
+    __slots__ = ("telnet",)
+
+    def __init__(self, host: Host, server: Server, options: telnet.OptionSet) -> None:
+        super().__init__(host, server)
+        self.telnet = telnet.TelnetProtocol(options)
+
+    def opened(self) -> None:
+        self.telnet.start()
+        assert self.transport is not None
+        self.transport.write(self.telnet.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        proto = self.telnet
+        data = proto.receive_data(data)
+        if proto.pending:
+            self._protocol_output()
+        if data:
+            self.receive_bytes(data)
+
+    def _protocol_output(self) -> None:
+        """Act on the records the protocol produced, and send its replies."""
+        proto = self.telnet
+        records = proto.events_received()
+        reply = proto.data_to_send()
+        if reply:
+            self.send_prepared(reply)
+        client = self.client
+        if client is None:
+            return
+        trigger = self.host.dispatcher.trigger
+        for record in records:
+            make = RECORD_EVENTS.get(type(record))
+            if make is not None:
+                trigger(make(client, record))
+            elif isinstance(record, telnet.ProtocolError):
+                self.log_limited(
+                    "telnet", logging.INFO, "%r telnet protocol error: %s", client, record.message
+                )
+            else:
+                log.debug("%r telnet: %s", client, record)
+
+    # --- output --------------------------------------------------------------------
+    def prepare(self, text: str, prompt: bool = False) -> bytes:
+        return telnet.escape(text.encode(self._encoding, "replace"))
+
+    def prepare_raw(self, data: bytes) -> bytes:
+        return telnet.escape(data)
+
+    # --- modes -----------------------------------------------------------------------
+    def set_echo(self, enabled: bool) -> None:
+        super().set_echo(enabled)
+        # We "will echo" and then never do: the client stops echoing locally.
+        self.telnet.request_local(telnet.ECHO, not enabled)
+        if self.telnet.pending:
+            self._protocol_output()
+
+    def hidden_line_ended(self) -> None:
+        # Only a client that agreed to let us echo left the line ending to us.
+        if self.telnet.local_enabled(telnet.ECHO):
+            self.send_prepared(b"\r\n")
+
+    # --- state -------------------------------------------------------------------------
+    def transport_state(self) -> dict[str, Any]:
+        return {"telnet": self.telnet.snapshot()}
+
+    def restore_transport_state(self, saved: dict[str, Any]) -> None:
+        self.telnet.restore(saved.get("telnet", {}))
+
+
+def options_for(host: Host) -> telnet.OptionSet:
+    """The listener's telnet options: BINARY both ways unless the encoding is ASCII."""
+    encoding = host.settings.encoding.lower().replace("_", "-")
+    ascii_only = encoding in ("ascii", "us-ascii", "646")
+    return telnet.default_options(binary=not ascii_only)
+
+
+async def open_listener(host: Host, server: Server) -> StreamListener:
+    options = options_for(host)
+    return await open_tcp_listener(host, server, lambda: TelnetConnection(host, server, options))
