@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -325,3 +326,88 @@ def test_round_trip_of_clean_lines(lines: list[bytes], endings: list[bytes]) -> 
     expected: Output = [line if len(line) <= 50 else TOO_LONG for line in lines]
     assert LineBuffer(50).receive_data(data) == expected
     assert bytewise(data, 50) == expected
+
+
+# --- snapshot / restore ---------------------------------------------------------------
+# A restart saves each client's unfinished line as JSON and restores it into a
+# fresh LineBuffer in the new process; the stream must go on as if unbroken.
+
+
+def via_json(buf: LineBuffer, limit: int = 8192) -> LineBuffer:
+    """A fresh buffer restored from ``buf``'s snapshot after a trip through JSON text."""
+    text = json.dumps(buf.snapshot())
+    fresh = LineBuffer(limit)
+    fresh.restore(json.loads(text))
+    return fresh
+
+
+def test_snapshot_of_a_partial_line_round_trips() -> None:
+    buf = LineBuffer()
+    assert buf.receive_data(b"done\r\nsay hel") == [b"done"]
+    restored = via_json(buf)
+    assert restored.buffered == len(b"say hel")
+    assert restored.receive_data(b"lo\r\n") == [b"say hello"]
+
+
+def test_snapshot_keeps_half_a_utf8_character() -> None:
+    """The partial line ends inside a character: its first byte alone survives JSON exactly."""
+    buf = LineBuffer()
+    euro = "€".encode()  # three bytes
+    assert buf.receive_data(b"price: 5" + euro[:1]) == []
+    restored = via_json(buf)
+    assert restored.receive_data(euro[1:] + b"\r\n") == [b"price: 5" + euro]
+
+
+@pytest.mark.parametrize("follower", [b"\n", b"\0"])
+def test_snapshot_keeps_a_pending_cr(follower: bytes) -> None:
+    """A chunk ended with CR: the LF (or NUL) opening the next chunk, after the restore,
+    still belongs to that ending and makes no empty line."""
+    buf = LineBuffer()
+    assert buf.receive_data(b"north\r") == [b"north"]
+    restored = via_json(buf)
+    assert restored.receive_data(follower + b"south\r\n") == [b"south"]
+    # Without the pending CR, the same chunk really does start with an empty line.
+    assert LineBuffer().receive_data(follower + b"south\r\n")[:1] != [b"south"]
+
+
+def test_snapshot_keeps_skipping_an_over_long_line() -> None:
+    """Mid-way through discarding an over-long line, the rest of it stays discarded."""
+    buf = LineBuffer(10)
+    assert buf.receive_data(b"x" * 25) == [TOO_LONG]
+    restored = via_json(buf, limit=10)
+    assert restored.buffered == 0
+    # The tail of the long line is dropped (and not reported a second time).
+    assert restored.receive_data(b"y" * 30 + b"\r\nok\r\n") == [b"ok"]
+
+
+def test_restore_replaces_what_a_buffer_held() -> None:
+    """Restoring onto a used buffer takes the saved state, not a mix of both."""
+    saved = LineBuffer()
+    saved.receive_data(b"saved")
+    used = LineBuffer()
+    used.receive_data(b"stale\r")
+    used.restore(json.loads(json.dumps(saved.snapshot())))
+    assert used.receive_data(b"\n") == [b"saved"]
+
+
+def test_snapshot_of_an_idle_buffer() -> None:
+    restored = via_json(LineBuffer())
+    assert restored.buffered == 0
+    assert restored.receive_data(b"\nx\n") == [b"", b"x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=streams,
+    cut=st.integers(min_value=0, max_value=10_000),
+    limit=st.sampled_from([1, 7, 50, 8192]),
+)
+def test_restart_anywhere_does_not_change_the_output(data: bytes, cut: int, limit: int) -> None:
+    """Snapshot after any prefix, restore into a fresh buffer, feed the rest: same lines."""
+    at = cut % (len(data) + 1)
+    expected = LineBuffer(limit).receive_data(data)
+    before = LineBuffer(limit)
+    got = before.receive_data(data[:at])
+    after = via_json(before, limit)
+    got += after.receive_data(data[at:])
+    assert got == expected

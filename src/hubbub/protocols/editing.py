@@ -21,8 +21,9 @@ __all__ = ["edit_line", "needs_editing"]
 
 # Anything edit_line would change: C0 controls except TAB, DEL, C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-# CSI sequences (ESC [ … final byte) and two-character escapes (ESC + one byte).
-_ESCAPES = re.compile("\x1b\\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]|\x1b")
+# CSI sequences (ESC [ … final byte), SS3 keys (ESC O + one byte: arrow and
+# function keys in application mode), and other two-character escapes.
+_ESCAPES = re.compile("\x1b\\[[0-?]*[ -/]*[@-~]|\x1bO[ -~]|\x1b[@-Z\\\\-_]|\x1b")
 
 
 def needs_editing(text: str) -> bool:

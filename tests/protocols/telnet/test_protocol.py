@@ -269,23 +269,6 @@ def test_repeated_will_after_agreement_gets_no_reply() -> None:
     assert proto.remote_enabled(NAWS)
 
 
-def test_repeated_will_ttype_asks_only_once() -> None:
-    proto = make()
-    _, _, replies = feed(proto, neg(WILL, TTYPE) + neg(WILL, TTYPE))
-    assert replies == neg(DO, TTYPE) + TTYPE_SEND
-
-
-def test_ttype_reenable_asks_again() -> None:
-    proto = make()
-    feed(proto, neg(WILL, TTYPE))
-    _, events, replies = feed(proto, neg(WONT, TTYPE))
-    assert replies == neg(DONT, TTYPE)
-    assert events == [OptionChanged(TTYPE, local=False, enabled=False)]
-    _, events, replies = feed(proto, neg(WILL, TTYPE))
-    assert replies == neg(DO, TTYPE) + TTYPE_SEND
-    assert events == [OptionChanged(TTYPE, local=False, enabled=True)]
-
-
 def test_refusal_of_disabled_option_gets_no_reply() -> None:
     proto = make()
     out, events, replies = feed(proto, neg(DONT, ECHO) + neg(WONT, NAWS) + neg(DONT, GMCP))
@@ -415,54 +398,6 @@ def test_option_range_checks() -> None:
 
 
 # ------------------------------------------------------------- subnegotiations
-
-
-@pytest.mark.parametrize(
-    ("width", "height"), [(255, 24), (80, 255), (0xFFFF, 0xFF00), (0x01FF, 0xFF01), (0, 0)]
-)
-def test_naws_with_ff_bytes(width: int, height: int) -> None:
-    proto = make()
-    data = naws(width, height)
-    assert data.count(b"\xff\xff") >= 1 or (width, height) == (0, 0)
-    out, events, _ = feed(proto, data + b"after")
-    assert out == b"after"
-    assert events == [WindowSize(width, height)]
-
-
-def test_naws_literal_width_255_bytes() -> None:
-    proto = make()
-    raw = bytes((IAC, SB, NAWS, 0, IAC, IAC, 0, 24, IAC, SE))
-    assert feed(proto, raw)[1] == [WindowSize(255, 24)]
-
-
-@pytest.mark.parametrize("payload", [b"", b"\x00\x50", b"\x00\x50\x00", b"\x00\x50\x00\x18\x00"])
-def test_naws_wrong_length_is_an_error(payload: bytes) -> None:
-    proto = make()
-    out, events, _ = feed(proto, sb(NAWS, payload) + b"ok")
-    assert out == b"ok"
-    assert len(events) == 1
-    assert isinstance(events[0], ProtocolError)
-
-
-def test_ttype_name_is_sanitised() -> None:
-    proto = make()
-    _, events, _ = feed(proto, ttype_is(b"  XTERM\x1b[31m\xe9\x00 "))
-    assert events == [TerminalType("XTERM[31m")]
-
-
-def test_ttype_name_is_truncated() -> None:
-    proto = make()
-    _, events, _ = feed(proto, ttype_is(b"A" * 200))
-    assert events == [TerminalType("A" * 64)]
-
-
-@pytest.mark.parametrize("payload", [b"", b"\x01", b"\x02vt100", b"\x00", b"\x00 \x01 "])
-def test_bad_ttype_subnegotiation_is_an_error(payload: bytes) -> None:
-    proto = make()
-    out, events, _ = feed(proto, sb(TTYPE, payload) + b"ok")
-    assert out == b"ok"
-    assert len(events) == 1
-    assert isinstance(events[0], ProtocolError)
 
 
 def test_subnegotiation_without_option() -> None:
