@@ -184,6 +184,13 @@ class Client:
         self.prompt_text: str | None = None
         self._session: dict[str, Any] | None = None
 
+    if TYPE_CHECKING:
+        # Applications set their own attributes on clients (client.username);
+        # these tell type checkers so, without changing anything at run time.
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
     # --- output -------------------------------------------------------------
 
     def write(self, *lines: str, newline: bool = True) -> None:
@@ -194,12 +201,16 @@ class Client:
         Writes to a disconnected client are dropped.
         """
         if self.connected:
-            text = compose(lines, self.newline, newline)
             if newline:
+                text = lines[0] if len(lines) == 1 else None
+                if type(text) is str and "\n" not in text:
+                    text += self.newline  # one plain line: compose() without the call
+                else:
+                    text = compose(lines, self.newline, True)
                 if self.prompt_text is not None:
                     self.prompt_text = None
             else:
-                self.prompt_text = text
+                text = self.prompt_text = compose(lines, self.newline, False)
             self.connection.send_text(text)
 
     def write_raw(self, data: bytes) -> None:

@@ -44,7 +44,10 @@ def _receive(client: Any, data: Input) -> Receive:
     """``Receive(client=…, server=…, data=…)`` without the **kwargs round-trip:
     this runs once per line."""
     event = _new_event(Receive)
-    event.__dict__ = {"client": client, "server": client.server, "data": data}
+    # Attribute stores on a fresh instance are cheaper than assigning __dict__.
+    event.client = client
+    event.server = client.server
+    event.data = data
     return event
 
 
@@ -251,7 +254,13 @@ class Dispatcher:
         chain = self._chains.get(Receive)
         if chain is None:
             chain = self.chain_for(Receive)
-        self._run(_receive(inbox.owner, data), chain, 0, inbox, None)
+        # _receive(), inline: this runs once per line.
+        client = inbox.owner
+        event = _new_event(Receive)
+        event.client = client
+        event.server = client.server
+        event.data = data
+        self._run(event, chain, 0, inbox, None)
 
     def _run(
         self,

@@ -14,7 +14,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Generator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .client import Client as Client_
+    from .server import Server as Server_
+    from .service import Service as Service_
 
 __all__ = [
     "Client",
@@ -123,6 +128,7 @@ class Service(Event):
     """Service event (service)."""
 
     fields: ClassVar[tuple[str, ...]] = ("service",)
+    service: Service_
 
 
 class PreStart(Service):
@@ -156,6 +162,8 @@ class Server(Event):
     """Server event (server)."""
 
     fields: ClassVar[tuple[str, ...]] = ("service", "server")
+    service: Service_
+    server: Server_
 
 
 class ListenStart(Server):
@@ -173,6 +181,8 @@ class Client(Event):
     """Client event (client, server)."""
 
     fields: ClassVar[tuple[str, ...]] = ("client", "server")
+    client: Client_
+    server: Server_
 
 
 class Connect(Client):
@@ -183,6 +193,7 @@ class Receive(Client):
     """Client has sent a line (or, in raw mode, a chunk of bytes) as ``data``."""
 
     fields: ClassVar[tuple[str, ...]] = ("data",)
+    data: Any  # str, or bytes in raw mode
 
 
 class Disconnect(Client):
@@ -201,15 +212,20 @@ class Telnet(Event):
 
     fields: ClassVar[tuple[str, ...]] = ("client", "server")
     ordered = False
+    client: Client_
+    server: Server_
 
 
 class WindowSize(Telnet):
     """Client reported its window size (width, height)."""
 
     fields: ClassVar[tuple[str, ...]] = ("width", "height")
+    width: int
+    height: int
 
 
 class TerminalType(Telnet):
     """Client reported its terminal type (terminal)."""
 
     fields: ClassVar[tuple[str, ...]] = ("terminal",)
+    terminal: str

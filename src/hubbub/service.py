@@ -319,7 +319,8 @@ class Service:
                 self._emptied = asyncio.get_running_loop().create_future()
                 for client in tuple(self._clients.values()):
                     client.close()
-                if not await self._wait([asyncio.shield(self._emptied)], timeout):
+                finished = await self._wait([asyncio.shield(self._emptied)], timeout)
+                if not finished and self._clients:
                     if not self._is_forced():
                         log.warning(
                             "%d client(s) did not close in %.1fs; cutting them off",

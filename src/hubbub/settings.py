@@ -84,7 +84,7 @@ def _listen(value: Any, text: bool) -> list[str]:
         value = value.replace(",", " ").split() if text else [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{value!r} is not a list of URLs")
-    if not value:
+    if not any(v.strip() for v in value):  # [], or only empty strings (--listen=)
         raise ValueError("no URL given: a service needs at least one listener")
     for url in value:
         parse_url(url)  # raises ValueError naming the URL

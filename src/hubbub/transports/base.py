@@ -74,14 +74,17 @@ class WriteBatch:
     """Output held back while the service handles input, written once per turn.
 
     While ``depth`` is non-zero (input is being handled), connections keep
-    what handlers write to them and register here. When the input is done,
-    :meth:`flush` is scheduled for the end of the event loop's current turn,
-    so the packets of several senders that arrived together share it: a
-    message broadcast to a thousand clients, or fifty pipelined replies, cost
-    one ``send()`` per client per turn instead of one per message.
+    what handlers write to them. The connection whose input it is (the
+    ``source``) writes its own held output as soon as that input is done: a
+    reply to its sender has nothing to share a write with, and waiting would
+    cost a pass of the event loop. Every other connection that was written
+    to registers here, and :meth:`flush` runs once at the end of the loop's
+    current turn, so the packets of several senders that arrived together
+    share it: a message broadcast to a thousand clients, or replies to fifty
+    pipelining clients, cost one ``send()`` per client per turn.
     """
 
-    __slots__ = ("depth", "dirty", "scheduled")
+    __slots__ = ("depth", "dirty", "scheduled", "source")
 
     #: A connection holding this many writes sends them at once, batch or not,
     #: so a burst of messages never piles up in memory.
@@ -91,23 +94,13 @@ class WriteBatch:
         self.depth = 0
         self.dirty: list[BaseConnection] = []
         self.scheduled = False
+        self.source: BaseConnection | None = None
 
-    def done(self, source: BaseConnection) -> None:
-        """``source`` has handled its input: write what is held, now or at the turn's end.
-
-        When the only output held is ``source``'s own (a reply to its sender),
-        there is nothing to share a write with, and waiting for the end of the
-        turn would cost an extra pass of the event loop: write it now.
-        """
-        dirty = self.dirty
-        if not dirty or self.scheduled:
-            return
-        if len(dirty) == 1 and dirty[0] is source:
-            self.dirty = []
-            source.uncork()
-            return
-        self.scheduled = True
-        asyncio.get_running_loop().call_soon(self.flush)
+    def schedule(self) -> None:
+        """Write what other connections hold at the end of this loop turn."""
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         self.scheduled = False
@@ -335,17 +328,41 @@ class BaseConnection:
         if self._backlog is not None:
             self._backlog.extend(lines)
             return
+        # What _batched() does, inline: this runs for every packet.
         batch = self.batch
+        if not batch.depth:
+            batch.source = self
         batch.depth += 1
         try:
             if len(lines) == 1:
-                self._line(lines[0])
+                # One typed line per packet is what people send: _line(), inline.
+                line = lines[0]
+                if line is TOO_LONG:
+                    self._too_long()
+                else:
+                    text = line.decode(self._encoding, "replace")  # type: ignore[union-attr]
+                    if self._editing and not text.isprintable():
+                        text = edit_line(text)
+                    if self._hidden:
+                        self.hidden_line_ended()
+                    self._receive(self.inbox, text)  # type: ignore[arg-type]
             else:
                 self._lines(lines, 0)
         finally:
             batch.depth -= 1
             if not batch.depth:
-                batch.done(self)
+                batch.source = None
+                held = self._held
+                if held is not None:
+                    self._held = None
+                    if held:
+                        out = held[0] if len(held) == 1 else b"".join(held)
+                        if self._out is None and not self.closing:
+                            self.write_bytes(out)  # _put(), inline
+                        else:
+                            self._put(out)
+                if batch.dirty:
+                    batch.schedule()
 
     def receive_line(self, line: bytes) -> None:
         """One whole line from a message transport (no framing needed)."""
@@ -371,13 +388,18 @@ class BaseConnection:
         (:meth:`receive_bytes`, the path of every packet, does the same inline.)
         """
         batch = self.batch
+        if not batch.depth:
+            batch.source = self
         batch.depth += 1
         try:
             handle(item)
         finally:
             batch.depth -= 1
             if not batch.depth:
-                batch.done(self)
+                batch.source = None
+                self.uncork()
+                if batch.dirty:
+                    batch.schedule()
 
     def _line(self, line: Line) -> None:
         """Decode, edit and deliver one framed line."""
@@ -477,7 +499,8 @@ class BaseConnection:
                 self._held = []
         elif self.batch.depth and not self.closing:
             self._held = [data]
-            self.batch.dirty.append(self)
+            if self.batch.source is not self:
+                self.batch.dirty.append(self)
         else:
             self._put(data)
 

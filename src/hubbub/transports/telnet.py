@@ -92,6 +92,11 @@ class TelnetConnection(StreamConnection):
                 log.debug("%r telnet: %s", client, record)
 
     # --- output --------------------------------------------------------------------
+    def send_text(self, text: str, prompt: bool = False) -> None:
+        # prepare(), inline: this runs for every write.
+        data = text.encode(self._encoding, "replace")
+        self.send_prepared(telnet.escape(data) if b"\xff" in data else data)
+
     def prepare(self, text: str, prompt: bool = False) -> bytes:
         return telnet.escape(text.encode(self._encoding, "replace"))
 
