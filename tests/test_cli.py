@@ -307,3 +307,67 @@ def test_loop_flag_selects_the_event_loop(spawn: Any, loop: str, expected: str) 
     assert server.stop() == 0
     found = re.search(r"event loop: (\S+)", server.stderr_text)
     assert found is not None and found.group(1).startswith(expected), server.stderr_text
+
+
+# --- the command line itself -----------------------------------------------------------------
+
+
+@both
+def test_version(kind: str) -> None:
+    """``hubbub --version`` prints the package version and exits 0."""
+    result = run_cli(kind, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hubbub 0.1.0"
+    assert result.stderr == ""
+
+
+@both
+def test_unknown_run_option_is_reported_by_the_run_parser(kind: str) -> None:
+    """An unknown flag after ``run`` is explained with the run sub-command's usage
+    (which lists the options it does take), exit status 2, no traceback."""
+    result = run_cli(kind, "run", "x.py", "--bogus")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("usage: hubbub run "), result.stderr
+    assert "--listen" in result.stderr
+    assert lines[-1] == "hubbub run: error: unrecognized arguments: --bogus"
+
+
+@both
+def test_empty_listen_flag(kind: str) -> None:
+    """``--listen=`` gives no listener: one line naming the setting and the problem."""
+    result = run_cli(kind, "run", "examples/echo.py", "--listen=")
+    line = assert_one_line_error(result, "'listen'", "command line")
+    assert "no URL given: a service needs at least one listener" in line
+
+
+UNGUARDED_APP = """
+import hubbub
+from hubbub import events
+
+service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+service.listen(events.Receive, lambda e: e.client.write(e.data))
+service.run()
+"""
+
+
+@both
+def test_run_at_import_without_main_guard(kind: str, tmp_path: Path) -> None:
+    """A file that calls ``service.run()`` at import would serve while being
+    imported: ``hubbub run`` stops it with one line naming the file and the
+    ``__main__`` guard, before anything listens. (Without the check it would serve
+    until the safety timeout.)"""
+    app = tmp_path / "unguarded.py"
+    app.write_text(UNGUARDED_APP, encoding="utf-8")
+    result = run_cli(kind, "run", str(app), "--log-level", "INFO")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hubbub: ")
+    assert str(app) in lines[0]
+    assert "__main__" in lines[0]
+    assert "listening" not in result.stderr
+    assert result.stdout == ""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 
 import pytest
 
 import hubbub
 from hubbub import events
+from hubbub.testing import AsyncTestClient
 
 from .conftest import Start, connect, until
 
@@ -418,3 +421,203 @@ async def test_encoding_and_raw_switches_apply_within_one_packet(start: Start) -
     await until(lambda: len(got) >= 6)
     assert got[5] == b"more\r\n"
     await client.close()
+
+
+# --- state as data ---------------------------------------------------------------------------
+
+
+async def connected_client(service: hubbub.Service) -> tuple[hubbub.Client, AsyncTestClient]:
+    """A real client on ``service`` (started), and the test's end of it."""
+    peer = await connect(service)
+    await until(lambda: len(service.clients) == 1)
+    (client,) = service.clients
+    return client, peer
+
+
+async def test_snapshot_holds_fields_and_app_attributes_as_json(start: Start) -> None:
+    """``snapshot()`` has hubbub's fields, the session and the app's own attributes,
+    and survives a JSON round trip unchanged."""
+    service = await start(tcp_service())
+    ready: list[hubbub.Client] = []
+
+    @service.listen(events.Receive)
+    def login(event: events.Receive) -> None:
+        client = event.client
+        client.username = event.data
+        client.level = 3
+        client.tags = ["new", "quiet"]
+        client.session["room"] = "hall"
+        client.encoding = "latin-1"
+        client.write("Command: ", newline=False)
+        ready.append(client)
+
+    peer = await connect(service)
+    await peer.send("ann")
+    await peer.send_raw(b"half a li")  # an unfinished line is part of the state
+    await peer.expect("Command: ")
+    await until(lambda: ready)
+    client = ready[0]
+    await until(lambda: client.connection.snapshot()["lines"]["partial"] == "half a li")
+    state = client.snapshot()
+    assert json.loads(json.dumps(state)) == state
+    assert state["id"] == client.id
+    assert state["address"] == list(client.address)
+    assert state["server"] == client.server.name
+    assert state["encoding"] == "latin-1"
+    assert (state["raw"], state["echo"], state["newline"]) == (False, True, "\r\n")
+    assert (state["terminal"], state["width"], state["height"]) == (None, None, None)
+    assert state["prompt_text"] == "Command: "
+    assert state["session"] == {"room": "hall"}
+    assert state["attributes"] == {"username": "ann", "level": 3, "tags": ["new", "quiet"]}
+    assert state["connection"]["kind"] == "tcp"
+    assert state["connection"]["lines"]["partial"] == "half a li"
+    await peer.close()
+
+
+async def test_snapshot_leaves_out_non_json_attribute_with_one_warning(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An attribute that is not a JSON value (a socket, a set) is left out of the
+    state, and one WARNING per snapshot names it; the JSON ones are kept."""
+    service = await start(tcp_service())
+    client, peer = await connected_client(service)
+    client.username = "ann"
+    client.lock = asyncio.Lock()
+    client.seen = {1, 2}
+    state = client.snapshot()
+    assert state["attributes"] == {"username": "ann"}
+    json.dumps(state)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "lock" in warnings[0] and "seen" in warnings[0]
+    assert "username" not in warnings[0]
+    await peer.close()
+
+
+async def test_restore_keeps_the_state(start: Start) -> None:
+    """``Client.restore`` of a snapshot (through JSON) gives back the id, encoding,
+    echo, raw mode, terminal facts, session and the app's attributes."""
+    service = await start(tcp_service())
+    client, peer = await connected_client(service)
+    client.encoding = "latin-1"
+    client.echo = False
+    client.raw = True
+    client.terminal, client.width, client.height = "xterm-256color", 132, 43
+    client.session["hp"] = 17
+    client.username = "ann"
+    client.write("Password: ", newline=False)
+    state = json.loads(json.dumps(client.snapshot()))
+    restored = hubbub.Client.restore(state, client.connection, client.server)
+    assert restored is not client
+    assert restored.id == client.id
+    assert restored.address == client.address
+    assert restored.server is client.server
+    assert restored.encoding == "latin-1"
+    assert restored.echo is False
+    assert restored.raw is True
+    assert (restored.terminal, restored.width, restored.height) == ("xterm-256color", 132, 43)
+    assert restored.session == {"hp": 17}
+    assert restored.username == "ann"
+    assert restored.prompt_text == "Password: "
+    again = restored.snapshot()
+    for key in ("id", "encoding", "echo", "raw", "terminal", "width", "height", "session",
+                "attributes", "prompt_text", "newline", "address", "server"):
+        assert again[key] == state[key], key
+    restored.session["hp"] = 1
+    assert client.session == {"hp": 17}  # the restored session is its own dict
+    await peer.close()
+
+
+# --- flush, encoding, prompt ----------------------------------------------------------------
+
+
+async def test_flush_on_a_disconnected_client_raises_disconnected(start: Start) -> None:
+    """A loop that streams with ``await client.flush()`` ends when the peer goes away:
+    flush raises ``hubbub.Disconnected`` once the client is gone."""
+    service = await start(tcp_service())
+    outcome: list[str] = []
+    gone: list[hubbub.Client] = []
+
+    @service.listen(events.Receive)
+    async def stream(event: events.Receive) -> None:
+        try:
+            for i in range(100_000):
+                event.client.write(f"tick {i}")
+                await event.client.flush()
+                await asyncio.sleep(0.001)
+        except hubbub.Disconnected:
+            outcome.append("stopped by Disconnected")
+
+    service.listen(events.Disconnect, lambda e: gone.append(e.client))
+    peer = await connect(service)
+    await peer.send("go")
+    await peer.expect("tick 3\r\n")
+    await peer.close()
+    await until(lambda: outcome and gone)
+    assert outcome == ["stopped by Disconnected"]
+    with pytest.raises(hubbub.Disconnected):
+        await gone[0].flush()
+
+
+async def test_unknown_encoding_raises_and_changes_nothing(start: Start) -> None:
+    """``client.encoding = "klingon"`` raises LookupError before anything changes:
+    the client keeps its encoding and its output is still encoded with it."""
+    service = await start(tcp_service())
+    errors: list[str] = []
+
+    @service.listen(events.Receive)
+    def switch(event: events.Receive) -> None:
+        client = event.client
+        client.encoding = "latin-1"
+        key = client.connection.share_key
+        try:
+            client.encoding = event.data
+        except LookupError as exc:
+            errors.append(str(exc))
+        assert client.connection.share_key == key
+        client.write(f"{client.encoding} é")
+
+    peer = await connect(service, encoding="latin-1")
+    await peer.send("klingon")
+    assert await peer.read_line() == "latin-1 é"
+    assert len(errors) == 1 and "klingon" in errors[0]
+    await peer.send_raw("café\r\n".encode("latin-1"))  # input still decoded as Latin-1
+    assert await peer.read_line() == "latin-1 é"
+    assert len(errors) == 2 and "café" in errors[1]
+    await peer.close()
+
+
+async def test_prompt_text_tracks_the_open_prompt(start: Start) -> None:
+    """``prompt_text`` is the open line of the last write with newline=False (what
+    follows its last line break) and is cleared by a normal write; it is what hubbub
+    shows again after refusing an over-long line."""
+    service = await start(tcp_service(max_line_length=16))
+    seen: list[object] = []
+
+    @service.listen(events.Connect)
+    def ask(event: events.Connect):  # type: ignore[no-untyped-def]
+        client = event.client
+        seen.append(client.prompt_text)
+        client.write("Name: ", newline=False)
+        seen.append(client.prompt_text)
+        client.write("Really,", "name? ", newline=False)
+        seen.append(client.prompt_text)
+        name = yield
+        client.write(f"Hello {name}")
+        seen.append(client.prompt_text)
+
+    service.listen(events.Receive, lambda e: e.client.write(f"echo {e.data}"))
+    peer = await connect(service)
+    await peer.expect("Really,\r\nname? ")
+    assert seen == [None, "Name: ", "name? "]
+    await peer.send("x" * 40)
+    refused = "Line too long (over 16 bytes); it was ignored.\r\n"
+    assert await peer.expect("name? ") == refused + "name? "
+    await peer.send("ann")
+    assert await peer.read_line() == "Hello ann"
+    assert seen[-1] is None
+    await peer.send("y" * 40)  # no prompt is open now: only the refusal
+    assert await peer.read_line() == "Line too long (over 16 bytes); it was ignored."
+    await peer.send("z")  # and the next line is the echo: no prompt came in between
+    assert await peer.read_line() == "echo z"
+    await peer.close()

@@ -1,4 +1,4 @@
-"""Dispatch semantics that need no connection: ordering, stop, inheritance, kinds."""
+"""Dispatch semantics: ordering, stop, inheritance, handler kinds, filters, failing handlers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import pytest
 
 import hubbub
 from hubbub import events
+from hubbub.endpoints import parse_url
+from hubbub.server import Server
+
+from .conftest import connect, until
 
 
 class Custom(events.Event):
@@ -332,95 +336,160 @@ async def test_stop_in_async_handler_is_respected() -> None:
     assert seen == []
 
 
-class Steps(hubbub.Handler):
-    def handler_20_second(self, event: events.Event) -> None:
-        event.log.append(("second", self.event is event))
-
-    def handler_10_first(self, event: events.Event) -> None:
-        event.log.append(("first", self.event is event))
-
-    def handler_30_third(self, event: events.Event) -> None:
-        event.log.append(("third", len(self.get_handlers())))
-
-    def not_a_step(self, event: events.Event) -> None:
-        event.log.append(("never", None))
+# --- filters --------------------------------------------------------------------------
 
 
-def test_handler_class_runs_methods_in_name_order() -> None:
+def test_filter_typo_on_hubbub_event_is_refused_at_listen() -> None:
+    """``sever=`` for ``server=`` on a hubbub event is a TypeError at listen() naming
+    the bad key and the attributes there are, and nothing is bound."""
     service = hubbub.Service()
-    service.listen(Custom, Steps)
-    event = service.trigger(Custom(log=[]))
-    assert event.log == [("first", True), ("second", True), ("third", 3)]
+    seen: list[str] = []
+
+    def handler(event: events.Receive) -> None:
+        seen.append(event.data)
+
+    with pytest.raises(TypeError) as info:
+        service.listen(events.Receive, handler, sever="x")
+    message = str(info.value)
+    assert "'sever'" in message
+    assert "Receive" in message and "handler" in message
+    for known in ("client", "data", "server"):
+        assert known in message
+    service.trigger(events.Receive(client=None, server="x", data="hi"))
+    assert seen == []  # the refused binding was not made
 
 
-def test_handler_class_gets_a_fresh_instance_per_event() -> None:
+def test_filter_typo_in_decorator_form_is_refused_too() -> None:
+    """The decorator form checks the filters as well (when the function is bound)."""
     service = hubbub.Service()
-    instances: list[int] = []
+    with pytest.raises(TypeError, match="'width'"):
 
-    class Counter(hubbub.Handler):
-        count = 0
-
-        def handler_a(self, event: events.Event) -> None:
-            self.count += 1
-            instances.append(id(self))
-            event.count = self.count
-
-    service.listen(Custom, Counter)
-    first = service.trigger(Custom())
-    second = service.trigger(Custom())
-    assert first.count == 1 and second.count == 1
+        @service.listen(events.Connect, width=80)
+        def connect(event: events.Connect) -> None:
+            pass
 
 
-def test_handler_queue_can_be_edited_and_stop_respected() -> None:
+def test_filters_on_inherited_fields_of_hubbub_events_are_accepted() -> None:
+    """Fields of a base count: ``WindowSize`` filters on ``client`` (from ``Telnet``)."""
     service = hubbub.Service()
-
-    class Flow(hubbub.Handler):
-        def handler_1(self, event: events.Event) -> None:
-            event.log.append(1)
-            self.handlers = [h for h in self.handlers if h.__name__ != "handler_2"]
-
-        def handler_2(self, event: events.Event) -> None:
-            event.log.append(2)
-
-        def handler_3(self, event: events.Event) -> None:
-            event.log.append(3)
-            event.stop()
-
-        def handler_4(self, event: events.Event) -> None:
-            event.log.append(4)
-
-    service.listen(Custom, Flow)
-    service.listen(Custom, lambda e: e.log.append("later"))
-    assert service.trigger(Custom(log=[])).log == [1, 3]
+    seen: list[int] = []
+    service.listen(events.WindowSize, lambda e: seen.append(e.width), client="c1", width=80)
+    service.trigger(events.WindowSize(client="c1", server="s", width=80, height=24))
+    service.trigger(events.WindowSize(client="c1", server="s", width=100, height=24))
+    service.trigger(events.WindowSize(client="c2", server="s", width=80, height=24))
+    assert seen == [80]
 
 
-def test_handler_method_exception_ends_only_that_handler(
+def test_server_and_data_filters_select_events() -> None:
+    """Valid filters on ``Receive`` (server by name, data by value) pick the events
+    they name and no others."""
+    game = Server(parse_url("tcp://127.0.0.1:0?name=game"))
+    admin = Server(parse_url("tcp://127.0.0.1:0?name=admin"))
+    service = hubbub.Service()
+    seen: list[str] = []
+    service.listen(events.Receive, lambda e: seen.append(f"game:{e.data}"), server="game")
+    service.listen(events.Receive, lambda e: seen.append(f"quit:{e.server.name}"), data="/quit")
+    service.listen(
+        events.Receive, lambda e: seen.append("admin quit"), server="admin", data="/quit"
+    )
+    service.trigger(events.Receive(client=None, server=game, data="hello"))
+    service.trigger(events.Receive(client=None, server=admin, data="hello"))
+    service.trigger(events.Receive(client=None, server=admin, data="/quit"))
+    service.trigger(events.Receive(client=None, server=game, data="/quit"))
+    assert seen == [
+        "game:hello",
+        "quit:admin",
+        "admin quit",
+        "game:/quit",
+        "quit:game",
+    ]
+
+
+def test_custom_event_missing_filtered_attribute_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A custom event class may carry anything, so an unknown filter is not refused at
+    listen(); the first event that lacks it logs one WARNING naming the filter and the
+    handler, however many follow; events that have it still match."""
+    service = hubbub.Service()
+    seen: list[str] = []
+
+    def on_custom(event: Custom) -> None:
+        seen.append(event.room)
+
+    service.listen(Custom, on_custom, room="hall")  # no TypeError
+    for _ in range(200):
+        service.trigger(Custom(tag=1))
+    service.trigger(Custom(room="hall"))
+    service.trigger(Custom(room="cellar"))
+    for _ in range(200):
+        service.trigger(Custom())
+    assert seen == ["hall"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "'room'" in message and "on_custom" in message and "Custom" in message
+
+
+def test_missing_attribute_warning_is_per_binding(caplog: pytest.LogCaptureFixture) -> None:
+    """Two handlers with the same unmatched filter each get their one warning."""
     service = hubbub.Service()
 
-    class Broken(hubbub.Handler):
-        def handler_1(self, event: events.Event) -> None:
-            event.log.append(1)
-            raise KeyError("nope")
+    def first(event: Custom) -> None:
+        pass
 
-        def handler_2(self, event: events.Event) -> None:
-            event.log.append(2)
+    def second(event: Custom) -> None:
+        pass
 
-    service.listen(Custom, Broken)
-    service.listen(Custom, lambda e: e.log.append("later"))
-    assert service.trigger(Custom(log=[])).log == [1, "later"]
-    assert any("Broken" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    service.listen(Custom, first, room="hall")
+    service.listen(Custom, second, room="hall")
+    for _ in range(50):
+        service.trigger(Custom())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert sum("first" in w for w in warnings) == 1
+    assert sum("second" in w for w in warnings) == 1
 
 
-def test_handler_class_loop_reset_with_get_handlers() -> None:
-    service = hubbub.Service()
+# --- a handler that raises on every event ------------------------------------------------
 
-    class Loop(hubbub.Handler):
-        def handler_a(self, event: events.Event) -> None:
-            event.count += 1
-            if event.count < 3:
-                self.handlers = self.get_handlers()
 
-    service.listen(Custom, Loop)
-    assert service.trigger(Custom(count=0)).count == 3
+async def test_handler_raising_on_every_event_is_logged_at_a_bounded_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """1,000 lines, each making a handler raise: the log gets a few ERROR records (the
+    first ones with their traceback), not 1,000; every line still reaches the handler
+    bound after it, and the service keeps answering."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    after: list[str] = []
+
+    def broken(event: events.Receive) -> None:
+        raise RuntimeError(f"bad line {event.data}")
+
+    def counter(event: events.Receive) -> None:
+        after.append(event.data)
+        if event.data == "ping":
+            event.client.write("pong")
+
+    service.listen(events.Receive, broken)
+    service.listen(events.Receive, counter)
+    await service.start()
+    try:
+        client = await connect(service)
+        await client.send_raw(b"".join(b"line %d\r\n" % i for i in range(1000)))
+        await until(lambda: len(after) == 1000)
+        await client.send("ping")
+        assert await client.read_line() == "pong"
+        errors = [
+            r for r in caplog.records if r.levelno == logging.ERROR and "broken" in r.getMessage()
+        ]
+        assert 1 <= len(errors) <= 5
+        assert all(r.exc_info is not None for r in errors[:2])
+        first = errors[0]
+        assert first.exc_info is not None and "bad line line 0" in str(first.exc_info[1])
+        assert "line 0" in first.getMessage()
+        assert any("counted" in r.getMessage() for r in errors)
+        assert len(service.clients) == 1
+        await client.close()
+    finally:
+        await service.stop()

@@ -180,3 +180,101 @@ def test_port_in_use(app_script: Path) -> None:
     assert "PreStart" in out
     assert "PostStart" not in out
     assert "run returned" not in result.stdout
+
+
+STUCK_APP = """
+import asyncio
+import sys
+
+import hubbub
+from hubbub import events
+
+service = hubbub.Service(listen=[sys.argv[1]], close_timeout=30)
+
+
+@service.listen(events.PostStart)
+def ready(event):
+    host, port = service.servers[0].address
+    print(f"PORT {port}", flush=True)
+
+
+@service.listen(events.Connect)
+def greet(event):
+    event.client.write("hello")
+
+
+@service.listen(events.PreStop)
+async def never_finishes(event):
+    service.write_all("stopping soon")
+    print("PreStop waiting", flush=True)
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        print("PreStop cancelled", flush=True)
+        raise
+
+
+@service.listen(events.Disconnect)
+def gone(event):
+    print("Disconnect", flush=True)
+
+
+@service.listen(events.PostStop)
+def stopped(event):
+    print("PostStop", flush=True)
+
+
+service.run()
+print("run returned", flush=True)
+"""
+
+
+def test_second_signal_abandons_a_stuck_prestop(tmp_path: Path) -> None:
+    """A PreStop handler that never finishes holds the first SIGINT's graceful stop
+    (the process stays up, the client stays connected); a second SIGINT stops at
+    once: the handler is cancelled, the client is disconnected, the stop still runs
+    Disconnect and PostStop, and the log says what was abandoned.
+
+    Latency guarantee: the process ends within 10 s of the second signal, while
+    close_timeout is 30 s, so it did not simply wait the timeout out."""
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK_APP, encoding="utf-8")
+    app = App(script, "tcp://127.0.0.1:0")
+    try:
+        port = int(app.wait_for_line("PORT ").split()[1])
+        with TestClient(("127.0.0.1", port), timeout=TIMEOUT) as client:
+            assert client.read_line() == "hello"
+            app.proc.send_signal(signal.SIGINT)
+            app.wait_for_line("PreStop waiting")
+            assert client.read_line() == "stopping soon"
+            # The first signal waits for the handler: still running, still connected.
+            assert not client.closed(timeout=0.3)
+            assert app.proc.poll() is None
+            app.proc.send_signal(signal.SIGINT)
+            assert app.proc.wait(timeout=10) == 0
+            assert client.closed(timeout=2)
+        assert app.finish() == 0
+        assert "PreStop cancelled" in app.stdout
+        assert app.stdout.index("PreStop cancelled") < app.stdout.index("Disconnect")
+        assert app.stdout[-3:] == ["Disconnect", "PostStop", "run returned"]
+        stderr = app.stderr
+        assert "Traceback" not in stderr
+        first = [line for line in stderr.splitlines() if "received SIGINT;" in line]
+        assert len(first) == 1 and "send it again to stop at once" in first[0]
+        assert "received SIGINT again: stopping now, abandoning PreStop handlers" in stderr
+        assert "did not finish" not in stderr  # forced, not timed out
+    finally:
+        app.kill()
+
+
+def test_first_signal_log_line_says_how_to_stop_at_once(
+    start_app: Callable[[str], App],
+) -> None:
+    """The first signal's log line tells the operator that a second one forces the stop."""
+    app: App = start_app("tcp://127.0.0.1:0")
+    app.wait_for_line("PORT ")
+    assert app.stop(signal.SIGINT) == 0
+    lines = [line for line in app.stderr.splitlines() if "received SIGINT" in line]
+    assert len(lines) == 1
+    assert "stopping (send it again to stop at once)" in lines[0]
+    assert "again:" not in app.stderr

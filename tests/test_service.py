@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import pytest
@@ -302,3 +303,179 @@ async def test_write_from_outside_a_batch_waits_behind_held_output(start: Start)
     assert await listener.read_line() == "second"
     await listener.close()
     await sender.close()
+
+
+# --- stopping -------------------------------------------------------------------------------
+
+
+async def test_stop_cuts_off_a_client_that_will_not_take_its_output(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At stop, a client that never reads while output waits for it cannot hold the
+    service open: after close_timeout it is cut off, and Disconnect and PostStop still
+    fire; a well-behaved client is closed normally.
+
+    Latency guarantee: stop() returns within 5 s with close_timeout 0.3 s."""
+    service = hubbub.Service(
+        listen=["tcp://127.0.0.1:0"], close_timeout=0.3, max_output_buffer=64 * 1024 * 1024
+    )
+    seen: list[str] = []
+    service.listen(events.Disconnect, lambda e: seen.append(f"Disconnect {e.client.address[1]}"))
+    service.listen(events.PostStop, lambda e: seen.append("PostStop"))
+    await service.start()
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.setblocking(False)
+    address = service.servers[0].address
+    assert address is not None
+    try:
+        await asyncio.get_running_loop().sock_connect(stalled, address[:2])
+        polite = await connect(service)
+        await until(lambda: len(service.clients) == 2)
+        stalled_port = stalled.getsockname()[1]
+        stuck = next(c for c in service.clients if c.address[1] == stalled_port)
+        chunk = "z" * 65535
+        for _ in range(500):  # at most ~32 MB, well under max_output_buffer
+            if stuck.connection.buffered():  # type: ignore[attr-defined]
+                break
+            stuck.write(chunk)
+            await asyncio.sleep(0)
+        assert stuck.connection.buffered() > 0  # type: ignore[attr-defined]
+        await asyncio.wait_for(service.stop(), 5)
+        polite_port = polite.writer.get_extra_info("sockname")[1]
+        assert sorted(seen[:2]) == sorted(
+            [f"Disconnect {stalled_port}", f"Disconnect {polite_port}"]
+        )
+        assert seen[2:] == ["PostStop"]
+        assert not stuck.connected and len(service.clients) == 0
+        # If the operator is told about the cut-off, the count is the one client cut off.
+        cut_off = [r.getMessage() for r in caplog.records if "did not close" in r.getMessage()]
+        assert all(line.startswith("1 client(s) did not close") for line in cut_off), cut_off
+        assert await polite.closed()
+        await polite.close()
+    finally:
+        stalled.close()
+
+
+async def test_client_connecting_during_stop_is_told_and_closed() -> None:
+    """While PreStop handlers run, listeners are still open: a new peer gets one
+    line saying the server is shutting down and is closed, and never becomes a
+    client (no Connect)."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0", "telnet://127.0.0.1:0"])
+    gate = asyncio.Event()
+    holding: list[bool] = []
+    connects: list[hubbub.Client] = []
+    service.listen(events.Connect, lambda e: connects.append(e.client))
+
+    @service.listen(events.PreStop)
+    async def hold(event: events.PreStop) -> None:
+        holding.append(True)
+        await gate.wait()
+
+    await service.start()
+    stopping = asyncio.ensure_future(service.stop())
+    await until(lambda: holding)
+    try:
+        for server in service.servers:
+            assert server.address is not None
+            reader, writer = await asyncio.open_connection(*server.address[:2])
+            # The raw bytes: one line, no telnet negotiation before it.
+            assert await asyncio.wait_for(reader.read(), 5) == (
+                b"Sorry, the server is shutting down.\r\n"
+            )
+            writer.close()
+        assert connects == []
+        assert len(service.clients) == 0
+    finally:
+        gate.set()
+        await asyncio.wait_for(stopping, 5)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+async def test_cancelled_read_does_not_lose_the_next_line(start: Start) -> None:
+    """A ``client.read()`` abandoned by cancelling its task (a timeout, a user giving
+    up) takes no line: the next read gets the next line, and once the handler is
+    done, the line after raises ``Receive`` as usual."""
+    service = await start()
+    received: list[str] = []
+
+    @service.listen(events.Connect)
+    async def ask(event: events.Connect) -> None:
+        client = event.client
+
+        async def read_one() -> object:
+            return await client.read()
+
+        task = asyncio.ensure_future(read_one())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            await asyncio.wait_for(client.read(), 0.01)
+        except TimeoutError:
+            client.write("nothing yet", "Name: ", newline=False)
+        name = await client.read()
+        client.write(f"Hello {name}")
+
+    service.listen(events.Receive, lambda e: received.append(e.data))
+    client = await connect(service)
+    await client.expect("nothing yet\r\nName: ")
+    await client.send("ann")
+    assert await client.read_line() == "Hello ann"
+    await client.send("chat")
+    await until(lambda: received)
+    assert received == ["chat"]
+    await client.send("more")
+    await until(lambda: len(received) == 2)
+    assert received == ["chat", "more"]
+    await client.close()
+
+
+# --- write_all across kinds of connection -------------------------------------------------
+
+
+async def test_write_all_prepares_per_kind_and_encoding(start: Start) -> None:
+    """One broadcast to tcp and telnet clients in UTF-8 and Latin-1: each client gets
+    its own encoding, 0xFF is doubled (IAC IAC) only on telnet, and clients of one
+    kind and encoding share one prepared form (equal ``share_key``)."""
+    service = await start(hubbub.Service(listen=["tcp://127.0.0.1:0", "telnet://127.0.0.1:0"]))
+    chosen: list[hubbub.Client] = []
+
+    @service.listen(events.Receive)
+    def choose(event: events.Receive) -> None:
+        event.client.encoding = event.data
+        chosen.append(event.client)
+
+    peers: dict[tuple[str, str], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+    for index, kind in enumerate(("tcp", "telnet")):
+        address = service.servers[index].address
+        assert address is not None
+        for encoding in ("utf-8", "latin-1", "utf-8", "latin-1"):
+            reader, writer = await asyncio.open_connection(*address[:2])
+            if kind == "telnet":
+                offers = await reader.readexactly(9)
+                assert offers[0] == 0xFF  # IAC DO …: the server's offers, unanswered
+            writer.write(encoding.encode() + b"\r\n")
+            await writer.drain()
+            peers.setdefault((kind, encoding), []).append((reader, writer))
+    await until(lambda: len(chosen) == 8)
+
+    keys = {(c.connection.share_key, c.server.endpoint.scheme, c.encoding) for c in chosen}
+    assert len({key for key, _, _ in keys}) == 4  # one prepared form per kind and encoding
+    assert len(keys) == 4
+
+    service.write_all("ÿ☃")
+    expected = {
+        ("tcp", "utf-8"): "ÿ☃\r\n".encode(),
+        ("tcp", "latin-1"): b"\xff?\r\n",
+        ("telnet", "utf-8"): "ÿ☃\r\n".encode(),
+        ("telnet", "latin-1"): b"\xff\xff?\r\n",
+    }
+    for key, pair in peers.items():
+        for reader, writer in pair:
+            data = await asyncio.wait_for(reader.readexactly(len(expected[key])), 5)
+            assert data == expected[key], key
+            writer.close()

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 import hubbub
-from hubbub import Settings, SettingsError
+from hubbub import Settings, SettingsError, events
 from hubbub.endpoints import parse_url
 from hubbub.server import Server
+
+from .conftest import connect, until
 
 
 @pytest.fixture(autouse=True)
@@ -455,49 +457,123 @@ def test_file_listen_string_is_one_url(tmp_path: Path) -> None:
     assert settings.listen == ["tcp://127.0.0.1:1"]
 
 
-# --- listen URLs -----------------------------------------------------------------------------
+# --- an empty listen list -------------------------------------------------------------------
+
+EMPTY_LISTEN = "no URL given: a service needs at least one listener"
 
 
-def test_parse_telnet_url() -> None:
-    endpoint = parse_url("telnet://127.0.0.1:9000")
-    assert (endpoint.scheme, endpoint.host, endpoint.port) == ("telnet", "127.0.0.1", 9000)
-    assert endpoint.raw is False
-    assert endpoint.name == "telnet://127.0.0.1:9000"
+def assert_empty_listen_refused(error: SettingsError, origin: str) -> None:
+    message = str(error)
+    assert "'listen'" in message
+    assert EMPTY_LISTEN in message
+    assert origin in message
+    assert "\n" not in message
 
 
-def test_parse_ipv6_url() -> None:
-    endpoint = parse_url("tcp://[::1]:4000")
-    assert endpoint.host == "::1"
-    assert endpoint.port == 4000
+def test_empty_listen_in_code_is_refused() -> None:
+    """``Service(listen=[])`` would start a service nobody can reach: refused."""
+    with pytest.raises(SettingsError) as info:
+        hubbub.Service(listen=[])
+    assert_empty_listen_refused(info.value, "'listen'")
 
 
-@pytest.mark.parametrize(("query", "raw"), [("raw=1", True), ("raw=yes", True), ("raw=0", False)])
-def test_parse_raw_option(query: str, raw: bool) -> None:
-    assert parse_url(f"tcp://127.0.0.1:0?{query}").raw is raw
+def test_empty_listen_in_toml_is_refused(tmp_path: Path) -> None:
+    """``listen = []`` in a config file is refused, naming the file."""
+    path = write_toml(tmp_path, "listen = []\n")
+    with pytest.raises(SettingsError) as info:
+        hubbub.Service(config=path)
+    assert_empty_listen_refused(info.value, str(path))
 
 
-def test_parse_name_option() -> None:
-    endpoint = parse_url("tcp://127.0.0.1:0?name=web&raw=1")
-    assert endpoint.name == "web"
-    assert endpoint.raw is True
+@pytest.mark.parametrize("value", ["", "   ", " , ,"])
+def test_empty_listen_in_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """``HUBBUB_LISTEN=""`` (or only separators) is refused, naming the variable."""
+    monkeypatch.setenv("HUBBUB_LISTEN", value)
+    with pytest.raises(SettingsError) as info:
+        hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    assert_empty_listen_refused(info.value, "HUBBUB_LISTEN")
+
+
+def test_empty_listen_refusal_keeps_the_old_value() -> None:
+    """A refused empty list leaves the listeners as they were."""
+    settings = Settings()
+    with pytest.raises(SettingsError):
+        settings.listen = []
+    assert settings.listen == ["telnet://127.0.0.1:9000"]
+    assert settings.source("listen") == "default"
+    # (The command line's ``--listen=`` is checked in test_cli.py.)
+
+
+# --- line_editing ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("url", "fragment"),
-    [
-        ("ftp://x:1", "unknown scheme"),
-        ("telnet://127.0.0.1", "no port"),
-        ("tcp://:5", "no host"),
-        ("ws://127.0.0.1:1", "not supported yet"),
-        ("telnet://h:1?raw=1", "unknown option 'raw'"),
-        ("tcp://h:1?bogus=1", "'bogus'"),
-    ],
+    ("text", "value"),
+    [("true", True), ("false", False), ("1", True), ("0", False), ("TRUE", True),
+     (" False ", False), ("yes", True), ("off", False)],
 )
-def test_parse_bad_urls(url: str, fragment: str) -> None:
-    with pytest.raises(ValueError) as info:
-        parse_url(url)
-    assert repr(url) in str(info.value)
-    assert fragment in str(info.value)
+def test_line_editing_from_environment(text: str, value: bool) -> None:
+    """true/false/1/0 (any case) are read from HUBBUB_LINE_EDITING."""
+    settings = Settings()
+    settings.load_env({"HUBBUB_LINE_EDITING": text})
+    assert settings.line_editing is value
+    assert settings.source("line_editing") == "env"
+
+
+@pytest.mark.parametrize("text", ["maybe", "", "2", "tru", "-1"])
+def test_line_editing_garbage_from_environment_is_refused(text: str) -> None:
+    """Anything else is an error naming the setting, the variable and the value."""
+    settings = Settings()
+    with pytest.raises(SettingsError) as info:
+        settings.load_env({"HUBBUB_LINE_EDITING": text})
+    message = str(info.value)
+    assert "'line_editing'" in message
+    assert "HUBBUB_LINE_EDITING" in message
+    assert repr(text) in message
+    assert settings.line_editing is True
+
+
+def test_line_editing_in_code_and_file_needs_a_bool(tmp_path: Path) -> None:
+    """In code and TOML the value has a type: a bool, not the string "false"."""
+    assert hubbub.Service(line_editing=False).settings.line_editing is False
+    with pytest.raises(SettingsError, match="'line_editing'"):
+        hubbub.Service(line_editing="false")
+    with pytest.raises(SettingsError, match="'line_editing'"):
+        hubbub.Service(line_editing=0)
+    good = write_toml(tmp_path, "line_editing = false\n", name="good.toml")
+    assert hubbub.Service(config=good).settings.line_editing is False
+    bad = write_toml(tmp_path, 'line_editing = "false"\n', name="bad.toml")
+    with pytest.raises(SettingsError) as info:
+        hubbub.Service(config=bad)
+    assert "'line_editing'" in str(info.value) and str(bad) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("editing", "expected"),
+    [(True, ["dora", "hello"]), (False, ["dorx\x7fa", "\x1b[1mhello\x1b[0m"])],
+)
+async def test_line_editing_setting_decides_what_handlers_see(
+    editing: bool, expected: list[str]
+) -> None:
+    """With line editing (the default) a backspace-corrected line arrives as meant
+    and escape sequences are removed; with it off, handlers get the text as typed."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], line_editing=editing)
+    got: list[str] = []
+    service.listen(events.Receive, lambda e: got.append(e.data))
+    await service.start()
+    try:
+        client = await connect(service)
+        await client.send_raw(b"dorx\x7fa\r\n\x1b[1mhello\x1b[0m\r\n")
+        await until(lambda: len(got) == 2)
+        assert got == expected
+        await client.close()
+    finally:
+        await service.stop()
+
+
+# --- servers named by their listen URLs ----------------------------------------------
 
 
 def test_server_name_and_comparisons() -> None:

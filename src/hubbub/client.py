@@ -210,7 +210,9 @@ class Client:
                 if self.prompt_text is not None:
                     self.prompt_text = None
             else:
-                text = self.prompt_text = compose(lines, self.newline, False)
+                text = compose(lines, self.newline, False)
+                # The open line is the prompt: what follows the last line break.
+                self.prompt_text = text.rpartition(self.newline)[2]
             self.connection.send_text(text)
 
     def write_raw(self, data: bytes) -> None:

@@ -77,6 +77,8 @@ def parse_url(url: str) -> Endpoint:
         if key == "name":
             if not value:
                 raise ValueError(f"bad listen URL {url!r}: name= needs a value")
+            if name != url:
+                raise ValueError(f"bad listen URL {url!r}: option 'name' given twice")
             name = value
         elif key in scheme.options:
             if key in options:

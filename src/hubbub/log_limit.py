@@ -48,7 +48,7 @@ class LogLimit:
         if self.count == self.burst:
             logger.log(
                 level,
-                message + " (more like this are counted, and logged once per %.0f s)",
+                message + " (more like this are counted, and logged once per %g s)",
                 *args,
                 self.period,
                 exc_info=exc_info,
@@ -63,7 +63,7 @@ class LogLimit:
         if suppressed:
             logger.log(
                 level,
-                message + " (and %d more like it in the last %.0f s, not logged)",
+                message + " (and %d more like it in the last %g s, not logged)",
                 *args,
                 suppressed,
                 self.period,

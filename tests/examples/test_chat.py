@@ -60,8 +60,8 @@ def test_chat_session() -> None:
         assert bob.closed()
         assert alice.read_line() == "bob has disconnected"
 
-        # The unnamed client saw none of the chat.
-        assert lurker.pending == ""
+        # The unnamed client saw none of the chat: the first line it receives
+        # after its prompt is the answer to its own next line.
         lurker.send("carol")
         assert lurker.read_line() == "Welcome, carol"
         assert alice.read_line() == "carol has connected"
@@ -113,3 +113,78 @@ def test_expect_reports_what_arrived_on_timeout(
         client.send("something else")
         with pytest.raises(AssertionError, match="something else"):
             client.expect("never sent")
+
+
+def test_control_and_escape_bytes_never_reach_other_users() -> None:
+    """Colour codes, a bell and other control bytes typed by one user are removed
+    before the line is said to everyone: the others get plain text."""
+    chat = load_example("chat")
+    with serve(chat.service) as running:
+        alice = join(running, "alice")
+        bob = join(running, "bob")
+        assert alice.read_line() == "bob has connected"
+        alice.send_raw("hi \x1b[31mred\x1b[0m\x07 \x1b[2J\x00there\x9b\r\n".encode())
+        line = bob.read_line()
+        assert line == "alice> hi red there"
+        assert all(ch.isprintable() for ch in line)
+        assert alice.read_line() == "alice> hi red there"
+        for client in (alice, bob):
+            client.close()
+
+
+def test_names_typed_with_backspace_and_chat_after_them() -> None:
+    """A name corrected with backspace ("dorx", DEL, "a") registers as typed to look,
+    and so does a chat line corrected with ^H (the Receive path)."""
+    chat = load_example("chat")
+    with serve(chat.service) as running:
+        alice = join(running, "alice")
+        dora = running.connect()
+        dora.expect("Welcome. Please enter your name: ")
+        dora.send_raw(b"dorx\x7fa\r\n")
+        assert dora.read_line() == "Welcome, dora"
+        assert alice.read_line() == "dora has connected"
+        dora.send_raw(b"hellp\x08o all\r\n")
+        assert alice.read_line() == "dora> hello all"
+        assert dora.read_line() == "dora> hello all"
+        alice.send("/who")
+        assert alice.read_line() == "Here now (2): alice, dora"
+        for client in (alice, dora):
+            client.close()
+
+
+def test_everyone_named_is_told_at_shutdown() -> None:
+    """Stopping the service tells every named user goodbye before closing them."""
+    chat = load_example("chat")
+    running = RunningService(chat.service).start()
+    try:
+        users = [join(running, name) for name in ("alice", "bob", "carol")]
+        for i, user in enumerate(users):
+            for newcomer in ("bob", "carol")[i:]:
+                assert user.read_line() == f"{newcomer} has connected"
+        running.stop()
+        for user in users:
+            assert user.read_line() == ""
+            assert user.read_line() == "The chat server is shutting down. Goodbye!"
+            assert user.closed()
+            user.close()
+    finally:
+        running.stop()
+
+
+def test_over_long_line_at_the_name_prompt_asks_again() -> None:
+    """A line over max_line_length while the name is asked is refused with a message,
+    the question is shown again, and a proper answer still works."""
+    chat = load_example("chat")
+    with serve(chat.service) as running:
+        limit = running.service.settings.max_line_length
+        client = running.connect()
+        client.expect("Welcome. Please enter your name: ")
+        client.send("n" * (limit + 100))
+        assert client.read_line() == f"Line too long (over {limit} bytes); it was ignored."
+        again = client.expect("Please enter your name: ")
+        assert "\n" not in again  # the prompt itself, not another message
+        client.send("erin")
+        assert client.read_line() == "Welcome, erin"
+        client.send("/who")
+        assert client.read_line() == "Here now (1): erin"
+        client.close()
