@@ -12,7 +12,7 @@ from hubbub import events
 from hubbub.endpoints import parse_url
 from hubbub.server import Server
 
-from .conftest import connect, until
+from .conftest import Start, connect, until
 
 
 class Custom(events.Event):
@@ -493,3 +493,111 @@ async def test_handler_raising_on_every_event_is_logged_at_a_bounded_rate(
         await client.close()
     finally:
         await service.stop()
+
+
+# --- handlers that misbehave, over real sockets ----------------------------------
+
+
+async def test_raising_handler_leaves_connection_and_others_alone(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler that raises is logged with the client named; later handlers still run,
+    and the connection and the other clients go on."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+
+    @service.listen(events.Receive)
+    def fragile(event: events.Receive) -> None:
+        if event.data == "crash":
+            raise ZeroDivisionError("handler bug")
+
+    service.listen(events.Receive, lambda e: e.client.write(f"echo: {e.data}"))
+    await start(service)
+    a = await connect(service)
+    b = await connect(service)
+    await a.send("crash")
+    assert await a.read_line() == "echo: crash"  # later handlers still ran
+    await b.send("ok")
+    assert await b.read_line() == "echo: ok"
+    await a.send("again")
+    assert await a.read_line() == "echo: again"
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "fragile" in errors[0].getMessage()
+    assert "Client" in errors[0].getMessage()  # names the client
+    await a.close()
+    await b.close()
+
+
+async def test_handler_that_never_returns_holds_only_its_client(start: Start) -> None:
+    """A handler stuck forever holds its own client's later input, nobody else's, and
+    does not hold back that client's Disconnect."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    disconnects: list[hubbub.Client] = []
+
+    @service.listen(events.Receive)
+    async def hang(event: events.Receive) -> None:
+        if event.data == "hang":
+            await asyncio.Event().wait()
+        event.client.write(f"echo: {event.data}")
+
+    service.listen(events.Disconnect, lambda e: disconnects.append(e.client))
+    await start(service)
+    stuck = await connect(service)
+    free = await connect(service)
+    await stuck.send("hang")
+    await stuck.send("queued")
+    for i in range(3):
+        await free.send(str(i))
+        assert await free.read_line() == f"echo: {i}"
+    with pytest.raises(AssertionError, match="timed out"):
+        await stuck.read_line(timeout=0.05)  # "queued" waits behind the stuck handler
+    await stuck.close()  # Disconnect is not held back by the hung handler
+    await until(lambda: len(disconnects) == 1)
+    assert len(service.clients) == 1
+    await free.close()
+
+
+async def test_disconnect_mid_prompt(start: Start) -> None:
+    """A client leaving while a generator waits at a prompt, or while an async handler
+    awaits read(): the generator is closed, read() raises Disconnected, the rest of the
+    chain is skipped, then Disconnect runs with the client already unlisted."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    log: list[str] = []
+
+    @service.listen(events.Connect)
+    def prompt(event: events.Connect):  # type: ignore[no-untyped-def]
+        event.client.write("Name: ", newline=False)
+        try:
+            yield
+            log.append("answered")
+        except GeneratorExit:
+            log.append("closed")
+            raise
+
+    service.listen(events.Connect, lambda e: log.append("rest of chain"))
+
+    @service.listen(events.Receive)
+    async def reader(event: events.Receive) -> None:
+        try:
+            await event.client.read()
+        except hubbub.Disconnected:
+            log.append("read raised Disconnected")
+
+    service.listen(
+        events.Disconnect, lambda e: log.append(f"disconnect {e.client in service.clients}")
+    )
+    await start(service)
+    first = await connect(service)
+    await first.expect("Name: ")
+    await first.close()
+    await until(lambda: any(x.startswith("disconnect") for x in log))
+    assert log == ["closed", "disconnect False"]
+    log.clear()
+    second = await connect(service)
+    await second.expect("Name: ")
+    await second.send("x")  # answers the prompt
+    await second.send("start reading")
+    await until(lambda: len(log) >= 2)
+    await second.close()
+    await until(lambda: len(log) >= 4)
+    assert log == ["answered", "rest of chain", "read raised Disconnected", "disconnect False"]
+    assert len(service.clients) == 0

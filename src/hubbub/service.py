@@ -95,6 +95,9 @@ class Service:
         self.servers: list[Server] = []
         self._state = "stopped"
         self._capacity = self.settings.max_connections
+        # Peers admitted whose connection is still being set up: they count
+        # toward the capacity, so a burst cannot overshoot it.
+        self._arriving = 0
         self._stopped: asyncio.Event | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._forced: asyncio.Event | None = None
@@ -186,10 +189,15 @@ class Service:
         """Before anything is set up for a peer: None to let it in, else why not."""
         if self._state != "running":
             return STOPPING_MESSAGE
-        if len(self._clients) >= self._capacity:
+        if len(self._clients) + self._arriving >= self._capacity:
             self._turned_away(address)
             return FULL_MESSAGE
+        self._arriving += 1
         return None
+
+    def arrived(self, server: Server) -> None:
+        """A peer admit() let in is about to become a client, or failed to."""
+        self._arriving -= 1
 
     def connected(self, client: Client) -> str | None:
         """Register a new client and raise ``Connect``; or say why it is refused."""
@@ -202,6 +210,15 @@ class Service:
         log.info("%r connected to %s", client, client.server.name)
         self.dispatcher.trigger(events.Connect(client=client, server=client.server))
         return None
+
+    def adopted(self, client: Client, replacing: Client | None) -> None:
+        """List a carried client (no ``Connect``), in place of ``replacing`` if given."""
+        if replacing is not None and self._clients.get(replacing.id) is replacing:
+            del self._clients[replacing.id]
+            replacing.connected = False
+            self.dispatcher.close_inbox(replacing.inbox)
+        self._clients[client.id] = client
+        log.info("%r carried on %s", client, client.server.name)
 
     def _turned_away(self, address: tuple[Any, ...]) -> None:
         self._refused += 1

@@ -470,3 +470,32 @@ async def test_full_server_refuses_before_any_negotiation(
     assert len(service.clients) == 1
     writer.close()
     first_writer.close()
+
+
+async def test_telnet_garbage_and_truncated_subnegotiation(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every byte value, a truncated and an oversize subnegotiation: telnet garbage is
+    logged and dropped, the text around it still arrives, and others are unaffected."""
+    service = telnet_service()
+    service.listen(events.Receive, lambda e: e.client.write(f"echo: {e.data}"))
+    await start(service)
+    client = await connect(service)
+    other = await connect(service)
+    await client.send_raw(bytes(range(256)) * 4 + b"\r\n")  # every byte value, IAC included
+    await client.send_raw(b"\xff\xfa\x1f\x00")  # ends inside a NAWS subnegotiation
+    # A truncated subnegotiation is ended by the next command; then text flows again.
+    await client.send_raw(b"\xff\xf1ok\r\n")
+    found = await client.expect("echo: ok\r\n")
+    assert found.endswith("echo: ok\r\n")
+    # An oversize subnegotiation is dropped whole, with a log line; input recovers.
+    await client.send_raw(b"\xff\xfa\x18" + b"A" * 5000 + b"\r\nB\xff\xf0after\r\n")
+    assert await client.read_line() == "echo: after"
+    await other.send("fine")
+    assert await other.read_line() == "echo: fine"
+    assert any(
+        "telnet protocol error" in r.getMessage() for r in caplog.records
+    ), "the operator sees what was dropped"
+    assert len(service.clients) == 2
+    await client.close()
+    await other.close()

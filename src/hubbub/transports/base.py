@@ -121,8 +121,14 @@ class Host(Protocol):
     def admit(self, server: Server, address: tuple[Any, ...]) -> str | None:
         """Called before anything is set up for a new peer: None, or why it is refused."""
 
+    def arrived(self, server: Server) -> None:
+        """A peer :meth:`admit` let in is about to become a client, or failed to."""
+
     def connected(self, client: Client) -> str | None:
         """Register a new client and raise ``Connect``; or say why it is refused."""
+
+    def adopted(self, client: Client, replacing: Client | None) -> None:
+        """Register a carried client (no ``Connect``), in place of ``replacing`` if given."""
 
     def disconnected(self, client: Client) -> None:
         """The connection is gone: forget the client and raise ``Disconnect``."""
@@ -164,7 +170,9 @@ class BaseConnection:
         "_receive",
         "_stall_timer",
         "_wire_mark",
+        "admitted",
         "batch",
+        "carried",
         "client",
         "closing",
         "host",
@@ -181,6 +189,10 @@ class BaseConnection:
         self.batch = host.batch
         self.client: Client | None = None
         self.inbox: Inbox | None = None
+        #: A saved client this connection takes on when it starts (see :meth:`carry`).
+        self.carried: dict[str, Any] | None = None
+        #: True while this connection holds a place the host's admit() reserved.
+        self.admitted = False
         #: True once close() or abort() was called, or the peer went away.
         self.closing = False
         #: True once the peer is gone for good.
@@ -247,6 +259,9 @@ class BaseConnection:
     def hidden_line_ended(self) -> None:
         """A line was typed while input is hidden (telnet echoes its line ending)."""
 
+    def opened(self) -> None:
+        """The wire is there, the client not yet (telnet sends its proposals here)."""
+
     def transport_state(self) -> dict[str, Any]:
         """State of the concrete transport to save with the client (options…)."""
         return {}
@@ -255,6 +270,25 @@ class BaseConnection:
         """Take back what :meth:`transport_state` gave."""
 
     # ============================================================ the client
+    def carry(self, state: dict[str, Any]) -> None:
+        """Start as the client saved in ``state`` instead of as a new one.
+
+        Called before the wire is up (a socket handed over by a restart): the
+        connection then takes the saved client back with :meth:`adopt`, sends
+        no greeting and raises no ``Connect``.
+        """
+        self.carried = state
+
+    def start(self, address: tuple[Any, ...]) -> None:
+        """The wire is up: carry the saved client, or greet a new peer and attach it."""
+        carried = self.carried
+        if carried is not None:
+            self.carried = None
+            self.adopt(carried)
+        else:
+            self.opened()
+            self.attach(address)
+
     def attach(self, address: tuple[Any, ...]) -> Client | None:
         """The peer is there: make its client and raise ``Connect`` (None if refused)."""
         settings = self.host.settings
@@ -268,12 +302,15 @@ class BaseConnection:
         )
         return self._join(client)
 
-    def adopt(self, state: dict[str, Any]) -> Client | None:
-        """Carry a client saved by :meth:`Client.snapshot` (a restart): no ``Connect``.
+    def adopt(self, state: dict[str, Any]) -> Client:
+        """Take on a client saved by :meth:`Client.snapshot`: no ``Connect``.
 
         The client keeps its id, its attributes, its negotiated options and
-        its unfinished input line.
+        its unfinished input line, and the service lists it from now on. If
+        this connection already had a client, the saved one replaces it
+        (the old one is forgotten without ``Disconnect``).
         """
+        replacing = self.client
         client = Client.restore(state, self, self.server)
         saved = state.get("connection", {})
         self._framer.restore(saved.get("lines", {}))
@@ -286,9 +323,13 @@ class BaseConnection:
         inbox = client.inbox = Inbox(client)
         inbox.flow = self._inbox_flow
         self.inbox = inbox
+        self.host.adopted(client, replacing)
         return client
 
     def _join(self, client: Client) -> Client | None:
+        if self.admitted:
+            self.admitted = False
+            self.host.arrived(self.server)
         self.client = client
         inbox = client.inbox = Inbox(client)
         inbox.flow = self._inbox_flow

@@ -17,10 +17,10 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ..server import Server
-from .base import Host
+from .base import BaseConnection, Host
 
 __all__ = ["BACKLOG", "StreamListener", "open_tcp_listener"]
 
@@ -45,7 +45,7 @@ _OUT_OF_RESOURCES: Final = frozenset(
     if code is not None
 )
 
-Factory = Callable[[], asyncio.Protocol]
+Factory = Callable[[], BaseConnection]
 
 
 class StreamListener:
@@ -114,11 +114,24 @@ class StreamListener:
         task.add_done_callback(self._starting.discard)
 
     async def _connect(self, conn: socket.socket) -> None:
+        made: list[BaseConnection] = []
+
+        def make() -> BaseConnection:
+            connection = self.factory()
+            # It holds a place admit() reserved, until it becomes a client.
+            connection.admitted = True
+            made.append(connection)
+            return connection
+
         try:
-            await self._loop.connect_accepted_socket(self.factory, conn)
+            # Every connection class is also an asyncio protocol (see tcp.py).
+            protocol = cast(Callable[[], asyncio.Protocol], make)
+            await self._loop.connect_accepted_socket(protocol, conn)
         except OSError as exc:  # the peer reset before the transport was made
             log.debug("connection on %s lost while being set up: %s", self.server.url, exc)
             conn.close()
+            if not made or made[0].admitted:
+                self.host.arrived(self.server)
 
     def _starve(self, sock: socket.socket, exc: OSError) -> None:
         """Out of descriptors: stop accepting for a moment, say so once, try again."""

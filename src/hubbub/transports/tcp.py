@@ -30,13 +30,9 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
     # --- asyncio callbacks ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        self.opened()
         peer = transport.get_extra_info("peername")
         address = tuple(peer[:2]) if isinstance(peer, tuple) else (str(peer or "?"), 0)
-        self.attach(address)
-
-    def opened(self) -> None:
-        """The socket is there, the client not yet (telnet sends its offers here)."""
+        self.start(address)
 
     # asyncio calls the line stage directly: one call less per packet.
     data_received = BaseConnection.receive_bytes
