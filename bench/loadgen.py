@@ -7,6 +7,8 @@ Protocols, and answers with one JSON result line on stdout.
 Every scenario first brings its connections to a known state (each connection has
 completed one request/response, or every client has seen a broadcast probe) so that
 connection setup and telnet negotiation never fall inside a measurement window.
+Before that, one client comes and goes (see ``come_and_go``), so the server is in
+the state of a server that has seen a disconnect.
 During a window it samples the server's CPU time from /proc/<pid>/stat and its own
 CPU time, so results carry "server CPU per unit of work" and "load generator CPU %".
 """
@@ -316,6 +318,29 @@ def percentile(values: list[int], q: float) -> float:
     return float(values[idx])
 
 
+async def come_and_go(cmd: dict[str, Any]) -> None:
+    """One client connects, is echoed one line, half-closes and waits for the server
+    to close too, so the server has read an end of file before the scenario starts.
+
+    This matters on the stdlib loop, whose transports ``recv(256 KiB)`` into a fresh
+    buffer per read. glibc's malloc maps a block that large with mmap until the
+    process has freed one whole, and only then raises its threshold and serves it
+    from the heap. A read that ends a connection (or finds nothing) frees its buffer
+    whole; one that returns data shrinks it in place. A fresh server process that
+    has only read data therefore pays an mmap, a page fault, an mremap and a munmap
+    per read, which with one line per read costs more than the line itself; any
+    server that has seen a client leave does not. The scenario measures the latter.
+    """
+    stats = Stats()
+    with contextlib.suppress(OSError, asyncio.TimeoutError, ConnectionError):
+        (client,), _ = await open_many(
+            lambda: Client(stats, cmd["telnet"]), cmd["host"], cmd["port"], 1
+        )
+        if client.transport is not None and client.transport.can_write_eof():
+            client.transport.write_eof()
+        await asyncio.wait_for(client.closed, 5)
+
+
 # --------------------------------------------------------------------------- scenarios
 
 
@@ -511,6 +536,7 @@ def main() -> None:
             continue
         cmd = json.loads(raw)
         try:
+            loop.run_until_complete(come_and_go(cmd))
             result = loop.run_until_complete(
                 asyncio.wait_for(SCENARIOS[cmd["scenario"]](cmd), cmd.get("timeout", 300))
             )
