@@ -43,6 +43,9 @@ SERVER_CPU = 0
 LOADGEN_CPU = 1
 
 BASELINE = "asyncio-protocol"
+# The bare protocol that writes the replies to one packet's lines with one write,
+# as hubbub does: the fair floor for pipelined echo.
+JOINED_BASELINE = "asyncio-protocol-joined"
 
 
 # --------------------------------------------------------------------------- servers
@@ -59,6 +62,10 @@ class ServerSpec:
     loop: str = "asyncio"
     note: str = ""
     env: tuple[tuple[str, str], ...] = ()
+    scenarios: tuple[str, ...] = ()  # the network scenarios it runs; empty: all
+
+    def runs(self, scenario: str) -> bool:
+        return not self.scenarios or scenario in self.scenarios
 
 
 SERVERS: list[ServerSpec] = [
@@ -92,6 +99,25 @@ SERVERS: list[ServerSpec] = [
         "baseline_protocol.py",
         ("--loop", "uvloop"),
         loop="uvloop",
+    ),
+    # One write per packet only differs from one per line when a packet holds
+    # several lines, so the joined variants run the pipelined echo only.
+    ServerSpec(
+        JOINED_BASELINE,
+        "baseline",
+        "baseline_protocol.py",
+        ("--loop", "asyncio", "--joined"),
+        note="one write per packet",
+        scenarios=("echo",),
+    ),
+    ServerSpec(
+        f"{JOINED_BASELINE}-uvloop",
+        "baseline",
+        "baseline_protocol.py",
+        ("--loop", "uvloop", "--joined"),
+        loop="uvloop",
+        note="one write per packet",
+        scenarios=("echo",),
     ),
     ServerSpec("asyncio-streams", "baseline", "baseline_streams.py", ("--loop", "asyncio")),
     ServerSpec(
@@ -136,6 +162,11 @@ class Scenario:
     higher_is_better: bool
     mode: str = "echo"  # server mode
     extra: tuple[str, ...] = ()  # further result keys shown in the tables
+    # Ratios are taken to this bare server; with ``same_loop`` a uvloop server's
+    # are taken to its uvloop twin (``<baseline>-uvloop``) instead.
+    baseline: str = BASELINE
+    same_loop: bool = False
+    chart_metric: str = ""  # drawn instead of ``metric`` when set
 
 
 SCENARIOS: list[Scenario] = [
@@ -154,6 +185,9 @@ SCENARIOS: list[Scenario] = [
         "lines/s",
         True,
         extra=("server_cpu_us_per_line",),
+        baseline=JOINED_BASELINE,
+        same_loop=True,
+        chart_metric="server_cpu_us_per_line",
     ),
     Scenario(
         "broadcast",
@@ -519,7 +553,7 @@ def run_net(
     if smoke:
         for spec in servers:
             for mode in ("echo", "broadcast"):
-                group = [s for s in plan if s.mode == mode]
+                group = [s for s in plan if s.mode == mode and spec.runs(s.name)]
                 if not group:
                     continue
                 srv = ServerProcess(spec, mode, WORK / "logs")
@@ -549,6 +583,8 @@ def run_net(
             for spec in servers:
                 if spec.name in errors:
                     continue  # failed in an earlier round: do not burn time retrying
+                if not spec.runs(scen.name):
+                    continue
                 t0 = time.monotonic()
                 srv = ServerProcess(spec, scen.mode, WORK / "logs")
                 try:
@@ -690,7 +726,14 @@ def main(argv: list[str] | None = None) -> int:
                 results.not_runnable[s.name] = why
     runnable = [s for s in servers if s.name not in results.not_runnable]
     results.servers = [
-        {"name": s.name, "kind": s.kind, "loop": s.loop, "telnet": s.telnet, "note": s.note}
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "loop": s.loop,
+            "telnet": s.telnet,
+            "note": s.note,
+            "scenarios": list(s.scenarios),
+        }
         for s in servers
     ]
     for name, why in results.not_runnable.items():
@@ -737,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             missing.append(f"{s.name}: {results.not_runnable[s.name]}")
             continue
         for scen in net:
-            if not results.samples.get(scen, {}).get(s.name):
+            if s.runs(scen) and not results.samples.get(scen, {}).get(s.name):
                 why = results.errors.get(scen, {}).get(s.name, "no numbers")
                 missing.append(f"{scen}/{s.name}: {why}")
     if "dispatch" in scenarios and not results.dispatch.get("hubbub"):

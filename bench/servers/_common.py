@@ -8,12 +8,20 @@ import resource
 import sys
 
 
-def parse_args(description: str, loops: tuple[str, ...] = ("asyncio",)) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    loops: tuple[str, ...] = ("asyncio",),
+    flags: dict[str, str] | None = None,
+) -> argparse.Namespace:
+    """The options every server script takes; ``flags`` adds a script's own
+    on/off switches (``{"--name": "help"}``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--mode", choices=("echo", "broadcast"), default="echo")
     parser.add_argument("--loop", choices=loops, default=loops[0])
     parser.add_argument("--proto", choices=("tcp", "telnet"), default="tcp")
     parser.add_argument("--host", default="127.0.0.1")
+    for flag, help_text in (flags or {}).items():
+        parser.add_argument(flag, action="store_true", help=help_text)
     args = parser.parse_args()
     raise_nofile()
     return args

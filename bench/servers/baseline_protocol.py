@@ -4,6 +4,10 @@ This is the floor hubbub is measured against: split on LF, strip CR, decode UTF-
 hand each line (a ``str``) to a function, encode the reply plus CRLF and
 ``transport.write`` it. No framework, no events, no per-client objects beyond the
 protocol instance itself.
+
+With ``--joined`` the replies to the lines of one packet are collected and written
+with one ``transport.write``, as hubbub does: the fair baseline when a packet holds
+many lines (pipelined echo), where one write per line costs a ``send()`` per line.
 """
 
 from __future__ import annotations
@@ -36,6 +40,27 @@ class LineProtocol(asyncio.Protocol):
             self.on_line(self.transport, raw.rstrip(b"\r").decode("utf-8", "replace"))
 
 
+class JoinedLineProtocol(LineProtocol):
+    """One function call per line that returns its reply; one write per packet."""
+
+    def data_received(self, data: bytes) -> None:
+        if self.buffer:
+            data = self.buffer + data
+        *lines, self.buffer = data.split(b"\n")
+        if lines:
+            replies = [self.on_line(raw.rstrip(b"\r").decode("utf-8", "replace")) for raw in lines]
+            self.deliver(self.transport, b"".join(replies))
+
+    def deliver(self, transport: asyncio.Transport, payload: bytes) -> None:
+        transport.write(payload)
+
+
+class JoinedBroadcastProtocol(JoinedLineProtocol):
+    def deliver(self, transport: asyncio.Transport, payload: bytes) -> None:
+        for other in clients:
+            other.write(payload)
+
+
 def echo(transport: asyncio.Transport, text: str) -> None:
     transport.write((text + "\r\n").encode())
 
@@ -46,14 +71,27 @@ def broadcast(_transport: asyncio.Transport, text: str) -> None:
         other.write(payload)
 
 
+def reply(text: str) -> bytes:
+    """The reply to one line, for the joined servers (echo and broadcast alike)."""
+    return (text + "\r\n").encode()
+
+
 async def start(args) -> asyncio.Server:  # type: ignore[no-untyped-def]
-    handler = echo if args.mode == "echo" else broadcast
     loop = asyncio.get_running_loop()
+    if args.joined:
+        joined = JoinedLineProtocol if args.mode == "echo" else JoinedBroadcastProtocol
+        return await loop.create_server(lambda: joined(reply), args.host, 0)
+    handler = echo if args.mode == "echo" else broadcast
     return await loop.create_server(lambda: LineProtocol(handler), args.host, 0)
 
 
 def main() -> None:
-    serve_asyncio(parse_args(__doc__.splitlines()[0], loops=("asyncio", "uvloop")), start)
+    args = parse_args(
+        __doc__.splitlines()[0],
+        loops=("asyncio", "uvloop"),
+        flags={"--joined": "write the replies to one packet's lines with one write"},
+    )
+    serve_asyncio(args, start)
 
 
 if __name__ == "__main__":
