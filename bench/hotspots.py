@@ -41,7 +41,15 @@ from bench.runner import (
 
 # Seconds from sending the command to the load generator until sampling starts:
 # enough to open the connections (1,000 broadcast clients take about a second).
-SETUP_S = {"echo": 1.0, "broadcast": 3.0, "accept": 0.5, "pingpong": 0.5, "idle": 0.5}
+SETUP_S = {
+    "echo": 1.0,
+    "interactive": 0.5,
+    "interactive-1000": 1.5,
+    "broadcast": 3.0,
+    "accept": 0.5,
+    "pingpong": 0.5,
+    "idle": 0.5,
+}
 
 
 def self_times(collapsed: Path, top: int) -> list[tuple[str, int, float]]:

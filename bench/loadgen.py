@@ -186,6 +186,39 @@ class PingPong(Client):
             self.send(self.line, 1)
 
 
+class Interactive(Client):
+    """A user at a prompt: one line per packet and one line in flight. The next
+    line goes out when the previous one's echo is back; the round trips that end
+    while ``rtt.measuring`` is set are timed."""
+
+    line = b"say hello world\r\n"
+    running = False
+
+    def __init__(self, stats: Stats, telnet: bool, rtt: RoundTrips) -> None:
+        super().__init__(stats, telnet)
+        self.rtt = rtt
+        self.sent_ns = 0
+
+    def go(self) -> None:
+        self.sent_ns = time.perf_counter_ns()
+        self.send(self.line, 1)
+
+    def on_lines(self, data: bytes) -> None:
+        super().on_lines(data)
+        if self.running and self.received >= self.sent:
+            now = time.perf_counter_ns()
+            if self.rtt.measuring:
+                self.rtt.samples.append(now - self.sent_ns)
+            self.sent_ns = now
+            self.send(self.line, 1)
+
+
+class RoundTrips:
+    def __init__(self) -> None:
+        self.measuring = False
+        self.samples: list[int] = []
+
+
 class Pipeline(Client):
     """Keeps between ``batch`` and ``2 * batch`` lines in flight, refilling with one
     write of ``batch`` lines whenever the backlog drops to ``batch`` or below."""
@@ -382,6 +415,39 @@ async def echo(cmd: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+async def interactive(cmd: dict[str, Any]) -> dict[str, Any]:
+    """``connections`` clients, each with one line in flight (see Interactive)."""
+    stats = Stats()
+    rtt = RoundTrips()
+    clients, _ = await open_many(
+        lambda: Interactive(stats, cmd["telnet"], rtt),
+        cmd["host"],
+        cmd["port"],
+        cmd["connections"],
+    )
+    for c in clients:
+        c.running = True
+        c.go()
+
+    def open_window() -> None:
+        rtt.measuring = True
+
+    n, res = await measure(cmd, stats, open_window)
+    rtt.measuring = False
+    for c in clients:
+        c.running = False
+    await close_all(clients)
+    lat = rtt.samples
+    res.update(
+        lines_per_s=n / res["wall_s"],
+        server_cpu_us_per_line=1e6 * res["server_cpu_s"] / max(n, 1),
+        p50_ms=percentile(lat, 0.50) / 1e6,
+        p99_ms=percentile(lat, 0.99) / 1e6,
+        latency_samples=len(lat),
+    )
+    return res
+
+
 async def broadcast(cmd: dict[str, Any]) -> dict[str, Any]:
     stats = Stats()
     bc = BroadcastState()
@@ -507,6 +573,8 @@ async def accept(cmd: dict[str, Any]) -> dict[str, Any]:
 SCENARIOS = {
     "pingpong": pingpong,
     "echo": echo,
+    "interactive": interactive,
+    "interactive-1000": interactive,
     "broadcast": broadcast,
     "idle": idle,
     "accept": accept,

@@ -109,6 +109,9 @@ def reference(results: Results, scen: Scenario, name: str) -> str:
     return scen.baseline
 
 
+SCENARIO = {s.name: s for s in SCENARIOS}
+
+
 def dispatch_median(results: Results, target: str, variant: str) -> float | None:
     rounds = results.dispatch.get(target)
     if not rounds:
@@ -160,6 +163,26 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
                 f"{fmt(h)} vs {fmt(p)} lines/s = {ratio(h, p)}"
                 + (f" ({peer}: {why})" if p is None and why else ""),
             )
+    for scen in ("interactive", "interactive-1000"):
+        n = results.params.get(scen, {}).get("connections")
+        what = f"Interactive, {n:,} connections" if n else "Interactive"
+        for hub, base in (("hubbub-tcp", BASELINE), ("hubbub-tcp-uvloop", f"{BASELINE}-uvloop")):
+            cpu_ratio(scen, hub, base, 1.2, f"{what}: {hub} server CPU/line ≤ 1.2\u00d7 {base}")
+        cpu_ratio(
+            scen,
+            "hubbub-tcp-uvloop",
+            BASELINE,
+            1.0,
+            f"{what}: hubbub-tcp-uvloop server CPU/line ≤ 1.0\u00d7 {BASELINE} (stdlib loop)",
+        )
+    for hub, base in (("hubbub-tcp", BASELINE), ("hubbub-tcp-uvloop", f"{BASELINE}-uvloop")):
+        key = "round_trips_per_s"
+        h, b = med(results, "pingpong", hub, key), med(results, "pingpong", base, key)
+        check(
+            f"Ping-pong: {hub} round trips/s ≥ 0.95\u00d7 {base}",
+            None if h is None or b is None else h >= 0.95 * b,
+            f"{fmt(h)} vs {fmt(b)} round trips/s = {ratio(h, b)}",
+        )
     for peer in ("mara", "earwax-server"):
         for hub in ("hubbub-tcp", "hubbub-tcp-uvloop"):
             key = "deliveries_per_s"
@@ -244,7 +267,7 @@ def main_table(results: Results) -> list[str]:
         )
     capped = [
         f"{scen}/{name}"
-        for scen in ("echo", "broadcast", "accept", "pingpong")
+        for scen in ("echo", "interactive", "interactive-1000", "broadcast", "accept", "pingpong")
         for name in names
         if (med(results, scen, name, "loadgen_cpu_pct") or 0) >= 95
     ]
@@ -254,6 +277,56 @@ def main_table(results: Results) -> list[str]:
             "Load generator at \u2265 95% CPU (throughput capped by it, compare server CPU "
             "per unit instead): " + ", ".join(capped) + ".",
         ]
+    return lines
+
+
+def same_loop_table(results: Results) -> list[str]:
+    """Ping-pong, pipelined and interactive echo, each against the bare protocol on
+    the server's own loop: the comparisons the budgets make."""
+    pp, echo = SCENARIO["pingpong"], SCENARIO["echo"]
+    inter = [SCENARIO["interactive"], SCENARIO["interactive-1000"]]
+    if not any(s.name in results.samples for s in (pp, echo, *inter)):
+        return []
+    head = "| server | ping-pong RT/s | \u00d7 | echo CPU µs/line | \u00d7 "
+    for scen in inter:
+        n = results.params.get(scen.name, {}).get("connections", "?")
+        head += (
+            f"| interactive ({n:,} conns) lines/s | CPU µs/line | \u00d7 | p50 / p99 ms "
+            if isinstance(n, int)
+            else f"| {scen.name} lines/s | CPU µs/line | \u00d7 | p50 / p99 ms "
+        )
+    lines = [
+        f"Medians; {TIMES} = ratio to the bare protocol on the server's own loop "
+        f"(the `-uvloop` twin for uvloop servers) from the same run: ping-pong and "
+        f"interactive echo to `{BASELINE}`, pipelined echo to `{JOINED_BASELINE}`, which "
+        "writes the replies to one packet's lines with one write, as hubbub does. "
+        "The budgets use these ratios.",
+        "",
+        head + "|",
+        "|---|" + "--:|" * (4 + 4 * len(inter)),
+    ]
+    cpu = "server_cpu_us_per_line"
+
+    def with_ratio(scen: Scenario, name: str, key: str) -> list[str]:
+        v = med(results, scen.name, name, key)
+        return [fmt(v), ratio(v, med(results, scen.name, reference(results, scen, name), key))]
+
+    for name in server_names(results):
+        if name in results.not_runnable:
+            continue
+        cells = [*with_ratio(pp, name, pp.metric), *with_ratio(echo, name, cpu)]
+        for scen in inter:
+            p50 = med(results, scen.name, name, "p50_ms")
+            p99 = med(results, scen.name, name, "p99_ms")
+            cells += [
+                fmt(med(results, scen.name, name, scen.metric)),
+                *with_ratio(scen, name, cpu),
+                DASH if p50 is None else f"{fmt(p50)} / {fmt(p99)}",
+            ]
+        if all(c == DASH for c in cells):
+            continue
+        label = f"**{name}**" if kind_of(results, name) == "hubbub" else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -358,6 +431,8 @@ def markdown(results: Results) -> str:
         "## Summary",
         "",
         *main_table(results),
+        "",
+        *same_loop_table(results),
         "",
         "## Budgets",
         "",
@@ -515,6 +590,9 @@ def write_outputs(results: Results, out: Path) -> list[Path]:
 def summary_lines(results: Results) -> list[str]:
     lines = ["", "== summary (medians) =="]
     lines += main_table(results)[2:]
+    same = same_loop_table(results)
+    if same:
+        lines += ["", "== same-loop ratios (medians) ==", *same[2:]]
     lines += ["", "== budgets =="]
     for status, label, detail in budgets(results):
         lines.append(f"{status:5s} {label}: {detail}")

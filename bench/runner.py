@@ -177,6 +177,7 @@ SCENARIOS: list[Scenario] = [
         "round trips/s",
         True,
         extra=("server_cpu_us_per_rt", "rtt_us"),
+        same_loop=True,
     ),
     Scenario(
         "echo",
@@ -186,6 +187,26 @@ SCENARIOS: list[Scenario] = [
         True,
         extra=("server_cpu_us_per_line",),
         baseline=JOINED_BASELINE,
+        same_loop=True,
+        chart_metric="server_cpu_us_per_line",
+    ),
+    Scenario(
+        "interactive",
+        "(g) Interactive echo, 50 connections",
+        "lines_per_s",
+        "lines/s",
+        True,
+        extra=("server_cpu_us_per_line", "p50_ms", "p99_ms"),
+        same_loop=True,
+        chart_metric="server_cpu_us_per_line",
+    ),
+    Scenario(
+        "interactive-1000",
+        "(h) Interactive echo, 1,000 connections",
+        "lines_per_s",
+        "lines/s",
+        True,
+        extra=("server_cpu_us_per_line", "p50_ms", "p99_ms"),
         same_loop=True,
         chart_metric="server_cpu_us_per_line",
     ),
@@ -224,6 +245,8 @@ DISPATCH_TARGETS = [("hubbub", "dev"), ("circuits", "peers"), ("mara", "peers")]
 FULL_PARAMS: dict[str, dict[str, Any]] = {
     "pingpong": {"warmup": 0.3, "duration": 1.0},
     "echo": {"warmup": 0.5, "duration": 1.5, "connections": 50},
+    "interactive": {"warmup": 0.5, "duration": 1.5, "connections": 50},
+    "interactive-1000": {"warmup": 0.5, "duration": 1.5, "connections": 1000},
     "broadcast": {
         "warmup": 0.5,
         "duration": 1.5,
@@ -239,6 +262,9 @@ FULL_PARAMS: dict[str, dict[str, Any]] = {
 # What a smoke run changes: short windows, fewer connections.
 SMOKE_WINDOW = {"warmup": 0.05, "duration": 0.2}
 SMOKE_SIZES: dict[str, dict[str, Any]] = {
+    # Two scenarios alike but for their size: shorter windows keep CI's run short.
+    "interactive": {"connections": 5, "warmup": 0.02, "duration": 0.1},
+    "interactive-1000": {"connections": 20, "warmup": 0.02, "duration": 0.1},
     "broadcast": {"connections": 100, "sampled": 20},
     "idle": {"connections": 500, "settle": 0.05},
 }
