@@ -202,9 +202,17 @@ class Client:
         """
         if self.connected:
             if newline:
-                text = lines[0] if len(lines) == 1 else None
-                if type(text) is str and "\n" not in text:
-                    text += self.newline  # one plain line: compose() without the call
+                if len(lines) == 1:
+                    # One plain line: compose() without the call. (A type check
+                    # would cost more than the rest; TypeError says it instead.)
+                    text = lines[0]
+                    try:
+                        text = compose(lines, self.newline, True) if "\n" in text else (
+                            text + self.newline
+                        )
+                    except TypeError:
+                        compose(lines, self.newline, True)  # raises, naming the type
+                        raise
                 else:
                     text = compose(lines, self.newline, True)
                 if self.prompt_text is not None:

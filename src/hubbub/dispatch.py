@@ -84,7 +84,7 @@ class Inbox:
         # and an idle connection should cost as little memory as possible.
         self.items: deque[Input | Event] | None = None
         self.readers: deque[Suspension | asyncio.Future[Input]] | None = None
-        self.suspended: list[Suspension] = []
+        self.suspended: list[Suspension] | None = None
         self.flow: Callable[[bool], None] | None = None
         self.paused = False
         self.pumping = False
@@ -260,7 +260,22 @@ class Dispatcher:
         event.client = client
         event.server = client.server
         event.data = data
-        self._run(event, chain, 0, inbox, None)
+        # _run(), inline for the common case: handlers without filters.
+        i = 0
+        for call, filters, handler in chain:
+            if filters is not None:
+                self._run(event, chain, i, inbox, None)
+                return
+            i += 1
+            try:
+                result = call(event)
+            except Exception:
+                self._failed(handler, event)
+                continue
+            if result is not None and self._suspended(result, handler, event, chain, i, inbox, None):
+                return
+            if event.stopped:
+                return
 
     def _run(
         self,
@@ -359,6 +374,8 @@ class Dispatcher:
             event.pending = True
             self._live.add(susp)
             if inbox is not None:
+                if inbox.suspended is None:
+                    inbox.suspended = []
                 inbox.suspended.append(susp)
         susp.index = i
         susp.gen = None
@@ -371,7 +388,7 @@ class Dispatcher:
         inbox = susp.inbox
         susp.event.settle()
         if inbox is not None:
-            if susp in inbox.suspended:
+            if inbox.suspended and susp in inbox.suspended:
                 inbox.suspended.remove(susp)
             self._pump(inbox)
 
@@ -459,7 +476,7 @@ class Dispatcher:
                 log.exception("handler for %s failed while being closed", susp.event)
         inbox = susp.inbox
         if inbox is not None:
-            if susp in inbox.suspended:
+            if inbox.suspended and susp in inbox.suspended:
                 inbox.suspended.remove(susp)
             if inbox.readers and susp in inbox.readers:
                 inbox.readers.remove(susp)
@@ -480,7 +497,7 @@ class Dispatcher:
                 reader.exception()
                 woke = True
         inbox.readers = None
-        for susp in list(inbox.suspended):
+        for susp in list(inbox.suspended or ()):
             self._abandon(susp)
         if inbox.items:
             log.debug("dropping %d queued item(s) for a disconnected client", len(inbox.items))

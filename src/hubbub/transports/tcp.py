@@ -30,6 +30,7 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
     # --- asyncio callbacks ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.send_wire = self.transport.write
         peer = transport.get_extra_info("peername")
         address = tuple(peer[:2]) if isinstance(peer, tuple) else (str(peer or "?"), 0)
         self.start(address)
@@ -49,7 +50,11 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
     # --- hooks of BaseConnection ---------------------------------------------------
     def send_text(self, text: str, prompt: bool = False) -> None:
         # prepare(), inline: this runs for every write.
-        self.send_prepared(text.encode(self._encoding, "replace"))
+        data = text.encode(self._encoding, "replace")
+        if self._held is None and self.batch.source is self:
+            self._held = [data]  # the sender's first reply: held until its packet is done
+        else:
+            self.send_prepared(data)
 
     def write_bytes(self, data: bytes) -> None:
         transport = self.transport

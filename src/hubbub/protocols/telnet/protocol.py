@@ -115,7 +115,7 @@ class TelnetProtocol:
 
         Never raises: malformed input becomes :class:`ProtocolError` records.
         """
-        if self._state == _DATA and _IAC_BYTE not in data:
+        if self._state == _DATA and IAC not in data:  # an int test: a plain memchr
             return data  # the common case: nothing to do, nothing copied
         out: list[bytes] = []
         i = 0
