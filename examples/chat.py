@@ -5,10 +5,17 @@ and connect with ``telnet 127.0.0.1 9000``.
 
 Commands: ``/me ACTION``, ``/who``, ``/quit``. Anything else is said to
 everyone. Only people who have given a name see the chat.
+
+hubbub has already removed control characters and escape sequences from
+every line; the example also drops the invisible characters that reorder
+text (right-to-left overrides), so nobody can make a line read backwards,
+and compares names as Unicode does (``Zoë`` typed two ways is one name).
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Generator
 from typing import Any
 
@@ -18,6 +25,14 @@ from hubbub import events
 service = hubbub.Service()
 
 MAX_NAME = 24
+# Bidirectional overrides, embeddings and isolates: invisible, and they can
+# make the rest of a line display in reverse.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """What a user typed, in one Unicode form and without bidi controls."""
+    return BIDI_CONTROLS.sub("", unicodedata.normalize("NFC", text)).strip()
 
 
 def named(client: hubbub.Client) -> bool:
@@ -29,7 +44,7 @@ def name_problem(name: str) -> str | None:
         return "A name needs at least one character."
     if len(name) > MAX_NAME or not name.isprintable() or name.startswith("/"):
         return f"Names are up to {MAX_NAME} printable characters and don't start with /."
-    if any(c.username.lower() == name.lower() for c in service.clients if named(c)):
+    if any(c.username.casefold() == name.casefold() for c in service.clients if named(c)):
         return f"{name} is already here."
     return None
 
@@ -39,7 +54,7 @@ def connect(event: events.Connect) -> Generator[None, Any, None]:
     client = event.client
     client.write("Welcome. Please enter your name: ", newline=False)
     while True:
-        username = (yield).strip()
+        username = clean((yield))
         problem = name_problem(username)
         if problem is None:
             break
@@ -54,7 +69,7 @@ def receive(event: events.Receive) -> None:
     client = event.client
     if not named(client):
         return
-    text = event.data.strip()
+    text = clean(event.data)
     if not text:
         return
     if text.startswith("/"):

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+import hubbub
 from hubbub.endpoints import Endpoint, parse_url
 from hubbub.transports import PLANNED, SCHEMES
 
@@ -54,11 +55,28 @@ def test_planned_schemes_say_not_supported_yet(scheme: str) -> None:
     assert "unknown scheme" not in message
 
 
-@pytest.mark.parametrize("url", ["ftp://x:1", "http://127.0.0.1:80", "127.0.0.1:9000", ""])
+@pytest.mark.parametrize("url", ["ftp://x:1", "http://127.0.0.1:80"])
 def test_unknown_scheme_lists_the_served_ones(url: str) -> None:
     message = refused(url)
     assert "unknown scheme" in message
     assert f"use {', '.join(sorted(SCHEMES))}" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "example"),
+    [("127.0.0.1:9000", "telnet://127.0.0.1:9000"), ("", "telnet://127.0.0.1:9000")],
+)
+def test_a_missing_scheme_is_named_with_an_example(url: str, example: str) -> None:
+    message = refused(url)
+    assert "no scheme" in message and example in message
+
+
+def test_two_listeners_on_one_address_are_refused_before_start() -> None:
+    """The same host and port twice would fail later as "address already in use"."""
+    with pytest.raises(hubbub.SettingsError, match="are the same address"):
+        hubbub.Service(listen=["telnet://127.0.0.1:9000", "tcp://127.0.0.1:9000"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0", "telnet://127.0.0.1:0"])
+    assert len(service.settings.listen) == 2  # free ports never clash
 
 
 def test_parse_ipv6_url() -> None:

@@ -479,3 +479,56 @@ async def test_write_all_prepares_per_kind_and_encoding(start: Start) -> None:
             data = await asyncio.wait_for(reader.readexactly(len(expected[key])), 5)
             assert data == expected[key], key
             writer.close()
+
+
+async def test_the_disconnect_log_says_how_long_and_why(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator reading the log learns how each client left and after how long."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service.listen(events.Receive, lambda e: e.client.close() if e.data == "bye" else None)
+    await start(service)
+    leaves = await connect(service)
+    is_sent_away = await connect(service)
+    resets = await connect(service)
+    await until(lambda: len(service.clients) == 3)
+    await leaves.close()
+    await is_sent_away.send("bye")
+    sock = resets.writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    resets.writer.transport.abort()
+    await until(lambda: not service.clients)
+    lines = [r.getMessage() for r in caplog.records if "disconnected after" in r.getMessage()]
+    reasons = sorted(line.rsplit("(", 1)[1].rstrip(")") for line in lines)
+    assert len(lines) == 3
+    assert reasons[0] == "closed by the client"
+    assert reasons[1] == "closed by the service"
+    assert reasons[2].startswith("connection lost") or reasons[2] == "connection reset"
+    assert all(" after 0." in line or " after 1." in line for line in lines)
+
+
+async def test_a_forced_stop_counts_the_clients_it_abandons(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """force_stop() during the graceful close names how many clients are still there,
+    not how many there were when the stop began."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], close_timeout=30)
+    await start(service)
+    quick = await connect(service)
+    stalled = socket.create_connection(service.servers[0].address[:2])  # type: ignore[index]
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await until(lambda: len(service.clients) == 2)
+    victim = next(c for c in service.clients if c.address[1] == stalled.getsockname()[1])
+    while victim.connection.buffered() == 0:  # type: ignore[attr-defined]
+        victim.write_raw(b"x" * 262144)
+        await asyncio.sleep(0)
+    stopping = asyncio.ensure_future(service.stop())
+    assert await quick.closed()  # the reading client leaves at once
+    await until(lambda: len(service.clients) == 1)
+    service.force_stop("test")
+    await asyncio.wait_for(stopping, 5)
+    [line] = [r.getMessage() for r in caplog.records if "stopping now" in r.getMessage()]
+    assert line == "test: stopping now, abandoning the graceful close of 1 client(s)"
+    stalled.close()
+    await quick.close()
+

@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -142,6 +143,7 @@ class Client:
         "_session",
         "address",
         "connected",
+        "connected_at",
         "connection",
         "height",
         "id",
@@ -172,6 +174,8 @@ class Client:
         #: The dispatcher's queue of this client's input (hubbub's own).
         self.inbox: Any = None
         self.connected = True
+        #: When the client connected (``time.time()``); kept across restarts.
+        self.connected_at = time.time()
         self._encoding = encoding
         self.newline = newline
         self._raw = raw
@@ -299,6 +303,11 @@ class Client:
                 self.connection.set_encoding(value)
 
     @property
+    def connected_for(self) -> float:
+        """Seconds since the client connected."""
+        return max(0.0, time.time() - self.connected_at)
+
+    @property
     def session(self) -> dict[str, Any]:
         """A dict of JSON values kept with the client's state (carried by a restart)."""
         if self._session is None:
@@ -317,6 +326,7 @@ class Client:
             "id": self.id,
             "address": list(self.address),
             "server": self.server.name,
+            "connected_at": self.connected_at,
             "encoding": self._encoding,
             "newline": self.newline,
             "raw": self._raw,
@@ -365,6 +375,7 @@ class Client:
             client_id=state["id"],
         )
         client._echo = bool(state.get("echo", True))
+        client.connected_at = float(state.get("connected_at", client.connected_at))
         client.terminal = state.get("terminal")
         client.width = state.get("width")
         client.height = state.get("height")

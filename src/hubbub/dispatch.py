@@ -272,7 +272,9 @@ class Dispatcher:
             except Exception:
                 self._failed(handler, event)
                 continue
-            if result is not None and self._suspended(result, handler, event, chain, i, inbox, None):
+            if result is not None and self._suspended(
+                result, handler, event, chain, i, inbox, None
+            ):
                 return
             if event.stopped:
                 return

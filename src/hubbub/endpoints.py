@@ -47,6 +47,10 @@ def parse_url(url: str) -> Endpoint:
         port = parts.port
     except ValueError as exc:
         raise ValueError(f"bad listen URL {url!r}: {exc}") from None
+    if "://" not in url:
+        raise ValueError(
+            f"bad listen URL {url!r}: no scheme (e.g. telnet://{url or '127.0.0.1:9000'})"
+        )
     scheme_name = parts.scheme.lower()
     if scheme_name in PLANNED and scheme_name not in SCHEMES:
         raise ValueError(f"bad listen URL {url!r}: scheme {scheme_name}:// is not supported yet")

@@ -35,6 +35,16 @@ STOPPING_MESSAGE = "Sorry, the server is shutting down."
 _loading: list[str] = []
 
 
+def _duration(seconds: float) -> str:
+    """12s, 4m05s, 3h02m: how long a client stayed, for the log."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
 @contextlib.contextmanager
 def loading_app(target: str) -> Iterator[None]:
     """Mark that ``hubbub run`` is importing ``target``.
@@ -232,12 +242,12 @@ class Service:
                 self._refused,
             )
 
-    def disconnected(self, client: Client) -> None:
-        """The transport lost ``client``: forget it and raise ``Disconnect``."""
+    def disconnected(self, client: Client, reason: str = "closed") -> None:
+        """The transport lost ``client`` (``reason`` says how): forget it, raise ``Disconnect``."""
         client.connected = False
         if self._clients.pop(client.id, None) is None:
             return
-        log.info("%r disconnected", client)
+        log.info("%r disconnected after %s (%s)", client, _duration(client.connected_for), reason)
         if self.dispatcher.close_inbox(client.inbox):
             # Let the woken reader end first (one loop turn, never longer).
             asyncio.get_running_loop().call_soon(self._disconnected, client)
@@ -317,7 +327,10 @@ class Service:
         """
         if self._forced is None or self._forced.is_set():
             return
-        log.warning("%s: stopping now, abandoning %s", why, self._stage or "nothing")
+        stage = self._stage
+        if stage == "clients":
+            stage = f"the graceful close of {len(self._clients)} client(s)"
+        log.warning("%s: stopping now, abandoning %s", why, stage or "nothing")
         self._forced.set()
         self._begin_stop()
 
@@ -332,7 +345,7 @@ class Service:
             self._close_listeners()
             self.dispatcher.cancel_all()
             if self._clients:
-                self._stage = f"the graceful close of {len(self._clients)} client(s)"
+                self._stage = "clients"  # force_stop() counts those still there
                 self._emptied = asyncio.get_running_loop().create_future()
                 for client in tuple(self._clients.values()):
                     client.close()
@@ -348,7 +361,7 @@ class Service:
                         client.connection.abort()
                     await asyncio.sleep(0)
                     for client in tuple(self._clients.values()):
-                        self.disconnected(client)
+                        self.disconnected(client, "cut off at shutdown")
             self._stage = "Disconnect handlers"
             await self._bounded(self._closing_events, "Disconnect handlers")
             self._closing_events.clear()

@@ -86,8 +86,15 @@ def _listen(value: Any, text: bool) -> list[str]:
         raise ValueError(f"{value!r} is not a list of URLs")
     if not any(v.strip() for v in value):  # [], or only empty strings (--listen=)
         raise ValueError("no URL given: a service needs at least one listener")
+    places: dict[tuple[str, int] | str, str] = {}
     for url in value:
-        parse_url(url)  # raises ValueError naming the URL
+        endpoint = parse_url(url)  # raises ValueError naming the URL
+        place = endpoint.path or (endpoint.host.lower(), endpoint.port)
+        if endpoint.port == 0 and not endpoint.path:
+            continue  # any free port: never the same twice
+        if place in places:
+            raise ValueError(f"{places[place]!r} and {url!r} are the same address")
+        places[place] = url
     return list(value)
 
 

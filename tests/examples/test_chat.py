@@ -188,3 +188,33 @@ def test_over_long_line_at_the_name_prompt_asks_again() -> None:
         client.send("/who")
         assert client.read_line() == "Here now (1): erin"
         client.close()
+
+
+def test_one_name_typed_two_ways_is_taken_once() -> None:
+    """'Zoë' precomposed and 'Zoe' + combining diaeresis are the same name, and so
+    are names differing only in case (compared with casefold)."""
+    chat = load_example("chat")
+    with serve(chat.service) as running:
+        zoe = join(running, "Zoë")
+        other = running.connect()
+        other.expect("Please enter your name: ")
+        other.send("Zoe\u0308")
+        assert other.read_line() == "Zoë is already here."
+        other.expect("Please enter your name: ")
+        other.send("ZOË")
+        assert other.read_line() == "ZOË is already here."
+        for client in (zoe, other):
+            client.close()
+
+
+def test_right_to_left_overrides_are_dropped_from_chat() -> None:
+    """Invisible bidi controls cannot make a line display backwards for others."""
+    chat = load_example("chat")
+    with serve(chat.service) as running:
+        alice = join(running, "alice")
+        bob = join(running, "bob")
+        assert alice.read_line() == "bob has connected"
+        alice.send("bidi \u202eevil txt\u202c \u2067iso\u2069 end")
+        assert bob.read_line() == "alice> bidi evil txt iso end"
+        for client in (alice, bob):
+            client.close()

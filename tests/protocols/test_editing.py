@@ -102,9 +102,35 @@ def test_backspace_after_an_escape_sequence_erases_typed_text() -> None:
     assert edit_line(f"ab{ESC}[D{BS}") == "a"
 
 
-@pytest.mark.parametrize("code", range(0x80, 0xA0))
+# The 8-bit forms of DCS, SOS, OSC, PM and APC open a string that runs to its
+# terminator (or the line's end), and 8-bit CSI takes its final byte with it.
+STRING_OPENERS = (0x90, 0x98, 0x9D, 0x9E, 0x9F)
+
+
+@pytest.mark.parametrize("code", [c for c in range(0x80, 0xA0) if c not in STRING_OPENERS])
 def test_c1_controls_are_removed(code: int) -> None:
-    assert edit_line(f"a{chr(code)}b") == "ab"
+    text = f"a{chr(code)}1mb" if code == 0x9B else f"a{chr(code)}b"
+    assert edit_line(text) == "ab"
+
+
+@pytest.mark.parametrize("code", STRING_OPENERS)
+def test_eight_bit_string_controls_are_removed_with_their_text(code: int) -> None:
+    assert edit_line(f"a{chr(code)}secret\x9cb") == "ab"
+    assert edit_line(f"a{chr(code)}to the end") == "a"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("osc \x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\ end", "osc link end"),
+        ("title \x1b]0;owned\x07 ok", "title  ok"),
+        ("dcs \x1bP1;2|x\x1b\\ ok", "dcs  ok"),
+        ("apc \x1b_hidden\x1b\\ ok", "apc  ok"),
+        ("c1csi \x9b31mRED \x9d0;title\x9c end", "c1csi RED  end"),
+    ],
+)
+def test_string_controls_and_eight_bit_csi_leave_no_text(typed: str, meant: str) -> None:
+    assert edit_line(typed) == meant
 
 
 @pytest.mark.parametrize("code", [c for c in range(0x20) if c not in (0x08, 0x09, 0x15, 0x17)])

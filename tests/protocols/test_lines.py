@@ -148,9 +148,9 @@ def test_line_one_over_the_limit_in_one_chunk() -> None:
 def test_line_one_over_the_limit_arriving_in_pieces() -> None:
     buf = LineBuffer(16)
     assert buf.receive_data(b"y" * 16) == []
-    assert buf.receive_data(b"y") == [TOO_LONG]
+    assert buf.receive_data(b"y") == []  # over the limit: dropped, reported at its end
     assert buf.buffered == 0
-    assert buf.receive_data(b"\n") == []
+    assert buf.receive_data(b"\n") == [TOO_LONG]
     assert buf.receive_data(b"ok\n") == [b"ok"]
 
 
@@ -169,8 +169,8 @@ def test_too_long_reported_once_and_rest_discarded_across_many_chunks() -> None:
 
 def test_too_long_line_ending_split_from_it() -> None:
     buf = LineBuffer(4)
-    assert buf.receive_data(b"abcdefgh") == [TOO_LONG]
-    assert buf.receive_data(b"ijk\r") == []
+    assert buf.receive_data(b"abcdefgh") == []
+    assert buf.receive_data(b"ijk\r") == [TOO_LONG]
     assert buf.receive_data(b"\0") == []
     assert buf.receive_data(b"\r\n") == [b""]
     assert buf.receive_data(b"fine\n") == [b"fine"]
@@ -185,8 +185,8 @@ def test_too_long_complete_line_after_a_buffered_prefix() -> None:
 def test_several_too_long_lines_each_reported() -> None:
     buf = LineBuffer(3)
     assert buf.receive_data(b"aaaa\nbb\ncccc\n") == [TOO_LONG, b"bb", TOO_LONG]
-    assert buf.receive_data(b"dddd") == [TOO_LONG]
-    assert buf.receive_data(b"\neeee\n") == [TOO_LONG]
+    assert buf.receive_data(b"dddd") == []
+    assert buf.receive_data(b"\neeee\n") == [TOO_LONG, TOO_LONG]
 
 
 def test_buffered_never_exceeds_limit_while_feeding_10_mb() -> None:
@@ -199,8 +199,8 @@ def test_buffered_never_exceeds_limit_while_feeding_10_mb() -> None:
             assert item is TOO_LONG
             reports += 1
         assert buf.buffered <= limit
-    assert reports == 1
-    assert buf.receive_data(b"\nnext\n") == [b"next"]
+    assert reports == 0  # reported where the line ends
+    assert buf.receive_data(b"\nnext\n") == [TOO_LONG, b"next"]
 
 
 def test_buffered_never_exceeds_limit_with_many_long_lines() -> None:
@@ -228,7 +228,7 @@ def test_take_partial_returns_and_clears_unfinished_line() -> None:
 
 def test_take_partial_ends_discarding() -> None:
     buf = LineBuffer(4)
-    assert buf.receive_data(b"toolong") == [TOO_LONG]
+    assert buf.receive_data(b"toolong") == []
     assert buf.take_partial() == b""
     # No longer skipping: this line is delivered whole.
     assert buf.receive_data(b"abc\n") == [b"abc"]
@@ -373,11 +373,11 @@ def test_snapshot_keeps_a_pending_cr(follower: bytes) -> None:
 def test_snapshot_keeps_skipping_an_over_long_line() -> None:
     """Mid-way through discarding an over-long line, the rest of it stays discarded."""
     buf = LineBuffer(10)
-    assert buf.receive_data(b"x" * 25) == [TOO_LONG]
+    assert buf.receive_data(b"x" * 25) == []
     restored = via_json(buf, limit=10)
     assert restored.buffered == 0
-    # The tail of the long line is dropped (and not reported a second time).
-    assert restored.receive_data(b"y" * 30 + b"\r\nok\r\n") == [b"ok"]
+    # The tail of the long line is dropped, and the line reported once at its end.
+    assert restored.receive_data(b"y" * 30 + b"\r\nok\r\n") == [TOO_LONG, b"ok"]
 
 
 def test_restore_replaces_what_a_buffer_held() -> None:

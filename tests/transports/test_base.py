@@ -99,8 +99,9 @@ async def test_invalid_utf8_becomes_replacement_characters(start: Start) -> None
 async def test_ten_megabyte_line_is_refused_without_buffering(
     start: Start, caplog: pytest.LogCaptureFixture, scheme: str
 ) -> None:
-    """A 10 MB line is never held in memory: the client is told once, the operator
-    gets one warning, and both the sender and a bystander keep working."""
+    """A 10 MB line is never held in memory: the client is told once, where the line
+    ends, the operator gets one warning, and both the sender and a bystander keep
+    working meanwhile."""
     service = await start(echo_service(listen=[f"{scheme}://127.0.0.1:0"]))
     flooder = await connect(service)
     bystander = await connect(service)
@@ -113,11 +114,12 @@ async def test_ten_megabyte_line_is_refused_without_buffering(
             partial = client.connection.snapshot()["lines"]["partial"]
             peak = max(peak, len(partial))
     assert 0 < peak <= service.settings.max_line_length
-    message = await flooder.read_line()
-    assert message == "Line too long (over 8192 bytes); it was ignored."
     await bystander.send("still here")
     assert await bystander.read_line() == "echo: still here"
+    with pytest.raises(AssertionError, match="timed out"):
+        await flooder.read_line(timeout=0.2)  # nothing yet: the line has not ended
     await flooder.send_raw(b"tail of the long line\r\nnormal\r\n")
+    assert await flooder.read_line() == "Line too long (over 8192 bytes); it was ignored."
     assert await flooder.read_line() == "echo: normal"
     assert len(records(caplog, logging.WARNING, "over 8192 bytes")) == 1
     await flooder.close()
@@ -345,6 +347,26 @@ async def test_client_that_never_reads_is_cut_off_and_told(
     assert data.endswith(NOTICE)
     stalled.close()
     await bystander.close()
+
+
+async def test_close_to_a_peer_that_never_reads_is_cut_off_after_close_timeout(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """client.close() gives a peer that reads nothing ``close_timeout`` to take its last
+    output; then it is cut off, with a WARNING saying so and how much was left, and the
+    disconnect line gives that as the reason."""
+    service = echo_service(close_timeout=0.3)
+    await start(service)
+    stalled = await raw_socket(service, rcvbuf=4096)
+    victim = await server_client(service, stalled)
+    await fill_the_os(victim)
+    victim.close()
+    await until(lambda: victim not in service.clients)
+    [warning] = records(caplog, logging.WARNING, "did not take its last output")
+    assert victim.id in warning and "in 0.3s; cut off" in warning
+    [gone] = [r for r in records(caplog, logging.INFO, "disconnected") if victim.id in r]
+    assert gone.endswith("(cut off: it did not take its last output)")
+    stalled.close()
 
 
 async def test_flush_waits_until_the_peer_takes_the_output(start: Start) -> None:

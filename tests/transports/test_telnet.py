@@ -499,3 +499,20 @@ async def test_telnet_garbage_and_truncated_subnegotiation(
     assert len(service.clients) == 2
     await client.close()
     await other.close()
+
+
+async def test_negotiation_is_logged_at_debug_with_option_names(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With log_level DEBUG an operator sees what each client negotiated, by name:
+    options switched on, window sizes and terminal names."""
+    service = telnet_service(log_level="DEBUG")
+    await start(service)
+    reader, writer = await open_raw(service)
+    await read(reader, len(OFFERS))
+    writer.write(bytes([IAC, WILL, t.NAWS, IAC, SB, t.NAWS, 0, 100, 0, 30, IAC, SE]))
+    await until(lambda: any("WindowSize" in r.getMessage() for r in caplog.records))
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(line.endswith("telnet: NAWS (the client's) on") for line in debug)
+    assert any(line.endswith("telnet: WindowSize(width=100, height=30)") for line in debug)
+    writer.close()

@@ -9,7 +9,8 @@ terminal user expects:
   arrives here as BS);
 * ``^U`` erases the whole line so far (telnet's ``IAC EL`` arrives as ``^U``);
 * ``^W`` erases the word before it;
-* ANSI escape sequences (arrow keys, colour codes) are removed whole;
+* escape sequences (arrow keys, colour codes, window titles, hyperlinks,
+  their 8-bit forms) are removed whole, text inside them included;
 * every other C0 and C1 control character is removed; TAB is kept.
 """
 
@@ -21,9 +22,20 @@ __all__ = ["edit_line", "needs_editing"]
 
 # Anything edit_line would change: C0 controls except TAB, DEL, C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-# CSI sequences (ESC [ … final byte), SS3 keys (ESC O + one byte: arrow and
-# function keys in application mode), and other two-character escapes.
-_ESCAPES = re.compile("\x1b\\[[0-?]*[ -/]*[@-~]|\x1bO[ -~]|\x1b[@-Z\\\\-_]|\x1b")
+# Escape sequences are removed whole, so no text from inside one is left:
+# - string controls: OSC (ESC ], a title or a hyperlink), DCS (ESC P), SOS,
+#   PM and APC (ESC X, ESC ^, ESC _), up to BEL or ST (ESC \\), or the line's
+#   end; and their 8-bit forms (U+0090, U+0098, U+009D, U+009E, U+009F);
+# - CSI (ESC [ or U+009B, parameters, a final byte): cursor keys, colours;
+# - SS3 (ESC O + one byte): cursor and function keys in application mode;
+# - any other ESC + one byte, and a lone ESC.
+_ESCAPES = re.compile(
+    "(?:\x1b[\\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\\\|\x9c)?"
+    "|(?:\x1b\\[|\x9b)[0-?]*[ -/]*[@-~]"
+    "|\x1bO[ -~]"
+    "|\x1b[@-Z\\\\-_]"
+    "|\x1b"
+)
 
 
 def needs_editing(text: str) -> bool:
@@ -35,8 +47,7 @@ def edit_line(text: str) -> str:
     """Apply the editing keys in ``text`` and drop the other control characters."""
     if _CONTROL.search(text) is None:
         return text
-    if "\x1b" in text:
-        text = _ESCAPES.sub("", text)
+    text = _ESCAPES.sub("", text)
     out: list[str] = []
     for ch in text:
         if (ch >= " " and not "\x7f" <= ch <= "\x9f") or ch == "\t":

@@ -7,8 +7,10 @@ next chunk is then swallowed, so the result never depends on how the stream
 was split.
 
 A line longer than ``max_line_length`` bytes is never buffered: the moment it
-passes the limit the buffer is dropped, :data:`TOO_LONG` is reported once, and
-everything up to the next line end is discarded.
+passes the limit the buffer is dropped and everything up to the next line end
+is discarded; :data:`TOO_LONG` stands in the place of the line when its end
+arrives (a client that sends each key as typed would otherwise get the
+refusal in the middle of its typing).
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class LineBuffer:
         out: list[bytes | LineTooLong] = []
         for part in parts:
             if self._skipping:
-                self._skipping = False  # this ending closes the discarded line
+                self._skipping = False  # this ending closes the discarded line:
+                out.append(TOO_LONG)  # reported now, where the line would have been
                 continue
             if self._buf:
                 part = self._buf + part
@@ -84,7 +87,6 @@ class LineBuffer:
         if len(tail) > limit:
             self._buf = b""
             self._skipping = True
-            out.append(TOO_LONG)
         else:
             self._buf = tail
         return out

@@ -130,8 +130,8 @@ class Host(Protocol):
     def adopted(self, client: Client, replacing: Client | None) -> None:
         """Register a carried client (no ``Connect``), in place of ``replacing`` if given."""
 
-    def disconnected(self, client: Client) -> None:
-        """The connection is gone: forget the client and raise ``Disconnect``."""
+    def disconnected(self, client: Client, reason: str) -> None:
+        """The connection is gone (``reason`` says how): forget the client, raise ``Disconnect``."""
 
 
 class _Chunk(bytes):
@@ -175,6 +175,7 @@ class BaseConnection:
         "carried",
         "client",
         "closing",
+        "ended",
         "host",
         "inbox",
         "is_lost",
@@ -198,6 +199,8 @@ class BaseConnection:
         self.closing = False
         #: True once the peer is gone for good.
         self.is_lost = False
+        #: How the connection ended (for the log), once it is known.
+        self.ended: str | None = None
         self._receive = host.dispatcher.receive
         self._framer = LineBuffer(settings.max_line_length)
         self._editing = settings.line_editing
@@ -628,6 +631,7 @@ class BaseConnection:
         gets ``close_timeout`` to deliver the notice before it is aborted.
         """
         log.warning("%r is not reading: %s; disconnecting", self.client, why)
+        self.ended = "cut off: it was not reading its output"
         self._out = None
         self._out_size = 0
         self._held = None
@@ -690,11 +694,27 @@ class BaseConnection:
             self._out_size = 0
             self.write_bytes(b"".join(out))
         self.closing = True
+        if self.ended is None:
+            self.ended = "closed by the service"
         self.close_transport()
         # A peer that never reads must not hold the socket open forever.
         self._close_timer = asyncio.get_running_loop().call_later(
-            self.host.settings.close_timeout, self.abort_transport
+            self.host.settings.close_timeout, self._close_expired
         )
+
+    def _close_expired(self) -> None:
+        """The peer did not take its last output within ``close_timeout``: cut it off."""
+        self._close_timer = None
+        if self.is_lost:
+            return
+        log.warning(
+            "%r did not take its last output (%d bytes) in %.1fs; cut off",
+            self.client,
+            self.buffered(),
+            self.host.settings.close_timeout,
+        )
+        self.ended = "cut off: it did not take its last output"
+        self.abort_transport()
 
     def abort(self) -> None:
         """Close at once, dropping anything not yet sent."""
@@ -712,6 +732,7 @@ class BaseConnection:
         raises :class:`hubbub.Disconnected`.
         """
         self.closing = True
+        self.ended = "connection reset"
         self._held = None
         self._out = None
         if self.client is not None:
@@ -719,6 +740,8 @@ class BaseConnection:
 
     def lost(self, exc: BaseException | None) -> None:
         """The connection is gone: release the client (``Disconnect``)."""
+        if self.ended is None:
+            self.ended = "closed by the client" if exc is None else f"connection lost: {exc}"
         self.closing = True
         self.is_lost = True
         self._backlog = None
@@ -740,7 +763,7 @@ class BaseConnection:
             if self._logs:
                 for kind, limit in self._logs.items():
                     limit.summary(log, logging.INFO, "%r: %s", client, kind)
-            self.host.disconnected(client)
+            self.host.disconnected(client, self.ended or "closed")
 
     # ========================================================== logging
     def log_limited(self, kind: str, level: int, message: str, *args: Any) -> None:

@@ -83,6 +83,7 @@ class TelnetConnection(StreamConnection):
         for record in records:
             make = RECORD_EVENTS.get(type(record))
             if make is not None:
+                log.debug("%r telnet: %s", client, record)
                 trigger(make(client, record))
             elif isinstance(record, telnet.ProtocolError):
                 self.log_limited(

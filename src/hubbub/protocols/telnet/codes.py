@@ -40,6 +40,24 @@ MCCP2: Final = 86
 MCCP3: Final = 87
 GMCP: Final = 201
 
+OPTION_NAMES: Final = {
+    BINARY: "BINARY",
+    ECHO: "ECHO",
+    SGA: "SGA",
+    TTYPE: "TTYPE",
+    EOR_OPT: "EOR",
+    NAWS: "NAWS",
+    LINEMODE: "LINEMODE",
+    NEW_ENVIRON: "NEW-ENVIRON",
+    CHARSET: "CHARSET",
+    MSDP: "MSDP",
+    MSSP: "MSSP",
+    MCCP1: "MCCP1",
+    MCCP2: "MCCP2",
+    MCCP3: "MCCP3",
+    GMCP: "GMCP",
+}
+
 COMMAND_NAMES: Final = {
     DONT: "DONT",
     DO: "DO",

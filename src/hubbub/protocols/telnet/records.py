@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .codes import COMMAND_NAMES
+from .codes import COMMAND_NAMES, OPTION_NAMES
 
 __all__ = ["Command", "OptionChanged", "ProtocolError"]
 
@@ -16,6 +16,11 @@ class OptionChanged:
     option: int
     local: bool
     enabled: bool
+
+    def __str__(self) -> str:
+        name = OPTION_NAMES.get(self.option, f"option {self.option}")
+        side = "ours" if self.local else "the client's"
+        return f"{name} ({side}) {'on' if self.enabled else 'off'}"
 
 
 @dataclass(frozen=True, slots=True)
