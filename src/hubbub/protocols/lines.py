@@ -56,15 +56,15 @@ class LineBuffer:
                 if not data:
                     return []
         # Membership tests use ints: ``b"\r" in data`` costs an exception
-        # raised and cleared inside CPython, ``13 in data`` a memchr.
-        if 13 in data and 0 in data:
+        # raised and cleared inside CPython, ``0 in data`` a memchr.
+        last = data[-1]
+        if 0 in data and 13 in data:
             parts = _ENDINGS.split(data)  # CR NUL endings: the general splitter
             tail = parts.pop()
         else:
             parts = data.splitlines()  # CR LF, CR and LF, and nothing else
-            last = data[-1]
             tail = b"" if last == 10 or last == 13 else parts.pop()
-        self._after_cr = data[-1] == 13
+        self._after_cr = last == 13
         limit = self.max_line_length
         if not self._buf and not self._skipping and len(data) <= limit:
             # Common case: nothing pending and nothing can be too long.

@@ -365,7 +365,7 @@ class BaseConnection:
     # ================================================================= input
     def receive_bytes(self, data: bytes) -> None:
         """Stream input (transport framing already removed): frame it into lines."""
-        if self.closing or self.client is None:
+        if self.closing:  # (a connection without a client is always closing)
             return
         if self._raw:
             self._receive_chunk(data)
