@@ -234,6 +234,14 @@ class Pipeline(Client):
                 self.send(self.payload, self.batch)
 
 
+class Flooder(Pipeline):
+    """Pipeline with a deep backlog: 2,000 lines (about 46 KB) per write, two in
+    flight, so the server always has thousands of this client's lines to handle."""
+
+    batch = 2000
+    payload = b"".join(b"flood %04d hello world\r\n" % i for i in range(2000))
+
+
 class Broadcaster(Client):
     """A chat client. ``parse`` clients split lines and record delivery latency of
     timestamped messages; senders send their next message when their own previous
@@ -448,6 +456,51 @@ async def interactive(cmd: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+async def flood(cmd: dict[str, Any]) -> dict[str, Any]:
+    """One client floods echo lines while ``connections`` others type one line at a
+    time: how long the typists wait while the server works through the flood."""
+    flood_stats = Stats()
+    typing_stats = Stats()
+    rtt = RoundTrips()
+    (flooder,), _ = await open_many(
+        lambda: Flooder(flood_stats, cmd["telnet"]), cmd["host"], cmd["port"], 1
+    )
+    typists, _ = await open_many(
+        lambda: Interactive(typing_stats, cmd["telnet"], rtt),
+        cmd["host"],
+        cmd["port"],
+        cmd["connections"],
+    )
+    flooder.running = True
+    flooder.send(flooder.payload, flooder.batch)
+    flooder.send(flooder.payload, flooder.batch)
+    for c in typists:
+        c.running = True
+        c.go()
+
+    def open_window() -> None:
+        rtt.measuring = True
+
+    n0 = flood_stats.lines
+    typed, res = await measure(cmd, typing_stats, open_window)
+    flooded = flood_stats.lines - n0
+    rtt.measuring = False
+    flooder.running = False
+    for c in typists:
+        c.running = False
+    await close_all([flooder, *typists])
+    lat = rtt.samples
+    res.update(
+        p50_ms=percentile(lat, 0.50) / 1e6,
+        p99_ms=percentile(lat, 0.99) / 1e6,
+        max_ms=(max(lat) if lat else float("nan")) / 1e6,
+        typed_lines_per_s=typed / res["wall_s"],
+        flood_lines_per_s=flooded / res["wall_s"],
+        latency_samples=len(lat),
+    )
+    return res
+
+
 async def broadcast(cmd: dict[str, Any]) -> dict[str, Any]:
     stats = Stats()
     bc = BroadcastState()
@@ -571,6 +624,7 @@ async def accept(cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 SCENARIOS = {
+    "flood": flood,
     "pingpong": pingpong,
     "echo": echo,
     "interactive": interactive,

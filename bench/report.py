@@ -26,6 +26,9 @@ EXTRA_LABELS = {
     "rss_after_mib": "RSS after MiB",
     "setup_s": "connect time s",
     "server_cpu_us_per_accept": "server CPU µs/accept",
+    "max_ms": "max ms",
+    "typed_lines_per_s": "typed lines/s",
+    "flood_lines_per_s": "flood lines/s",
 }
 
 HUBBUB_DISPATCH_KEY = "trigger(fresh event)"
@@ -177,6 +180,14 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             BASELINE,
             1.0,
             f"{what}: hubbub-tcp-uvloop server CPU/line ≤ 1.0\u00d7 {BASELINE} (stdlib loop)",
+        )
+    for hub in ("hubbub-tcp", "hubbub-tcp-uvloop", "hubbub-telnet", "hubbub-telnet-uvloop"):
+        p99 = med(results, "flood", hub, "p99_ms")
+        check(
+            f"Fairness: {hub} typists' p99 round trip ≤ 10 ms while one client floods",
+            None if p99 is None else p99 <= 10.0,
+            f"p99 {fmt(p99)} ms, p50 {fmt(med(results, 'flood', hub, 'p50_ms'))} ms, "
+            f"max {fmt(med(results, 'flood', hub, 'max_ms'))} ms",
         )
     for hub, base in (("hubbub-tcp", BASELINE), ("hubbub-tcp-uvloop", f"{BASELINE}-uvloop")):
         key = "round_trips_per_s"

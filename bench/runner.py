@@ -211,6 +211,14 @@ SCENARIOS: list[Scenario] = [
         chart_metric="server_cpu_us_per_line",
     ),
     Scenario(
+        "flood",
+        "(i) Fairness: 5 typists while one client floods",
+        "p99_ms",
+        "typist p99 ms",
+        False,
+        extra=("p50_ms", "max_ms", "typed_lines_per_s", "flood_lines_per_s"),
+    ),
+    Scenario(
         "broadcast",
         "(c) Broadcast to 1,000 clients",
         "deliveries_per_s",
@@ -247,6 +255,7 @@ FULL_PARAMS: dict[str, dict[str, Any]] = {
     "echo": {"warmup": 0.5, "duration": 1.5, "connections": 50},
     "interactive": {"warmup": 0.5, "duration": 1.5, "connections": 50},
     "interactive-1000": {"warmup": 0.5, "duration": 1.5, "connections": 1000},
+    "flood": {"warmup": 0.5, "duration": 2.0, "connections": 5},
     "broadcast": {
         "warmup": 0.5,
         "duration": 1.5,
@@ -265,6 +274,7 @@ SMOKE_SIZES: dict[str, dict[str, Any]] = {
     # Two scenarios alike but for their size: shorter windows keep CI's run short.
     "interactive": {"connections": 5, "warmup": 0.02, "duration": 0.1},
     "interactive-1000": {"connections": 20, "warmup": 0.02, "duration": 0.1},
+    "flood": {"connections": 2, "warmup": 0.02, "duration": 0.2},
     "broadcast": {"connections": 100, "sampled": 20},
     "idle": {"connections": 500, "settle": 0.05},
 }
