@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Connect",
+    "Datagram",
     "Disconnect",
     "Event",
     "ListenStart",
@@ -229,3 +230,28 @@ class TerminalType(Telnet):
 
     fields: ClassVar[tuple[str, ...]] = ("terminal",)
     terminal: str
+
+
+# --- datagrams (udp:// listeners carry no clients) ---------------------------------
+
+
+class Datagram(Server):
+    """A datagram arrived on a udp:// listener.
+
+    ``data`` is the datagram exactly, as bytes (no decoding, no framing);
+    ``address`` is the sender's (host, port), where ``event.server.send_to``
+    can answer.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("address", "data")
+    address: tuple[Any, ...]
+    data: bytes
+
+    def __str__(self) -> str:
+        # A datagram may be 64 KiB of anything: a log line shows its start only.
+        data = self.__dict__.get("data", b"")
+        shown = repr(data[:48]) + (f"… ({len(data)} bytes)" if len(data) > 48 else "")
+        server = self.__dict__.get("server")
+        name = getattr(server, "name", server)
+        address = self.__dict__.get("address")
+        return f"{self.title()} (server={name}, address={address}, data={shown})"

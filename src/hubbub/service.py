@@ -16,7 +16,7 @@ from .dispatch import Dispatcher
 from .endpoints import parse_url
 from .errors import ListenError, SettingsError
 from .fd_limit import connection_capacity
-from .server import Server
+from .server import Server, format_address
 from .settings import Settings
 from .transports import open_listener
 from .transports.base import WriteBatch
@@ -278,7 +278,7 @@ class Service:
             await self.trigger(events.PreStart(service=self))
             for server in self.servers:
                 await self._open(server)
-                log.info("listening on %s (%s:%s)", server.url, *server.address or ("?", "?"))
+                log.info("listening on %s (%s)", server.url, format_address(server.address))
                 await self.trigger(events.ListenStart(service=self, server=server))
         except BaseException:
             self._close_listeners()
