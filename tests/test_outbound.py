@@ -283,6 +283,8 @@ async def test_a_refused_peer_is_retried_with_growing_waits_and_a_bounded_log(
     assert FAST.delay(link.link["failures"], 0.0) == FAST.cap
     warnings = records(caplog, logging.WARNING, "cannot reach flaky: connection refused")
     assert 1 <= len(warnings) <= 3
+    said = [r for r in caplog.records if r.name == "hubbub.outbound" and r.levelno >= logging.INFO]
+    assert len(said) <= 5  # linked, reopening once, the rate-limited failures: not one per try
     assert link in service.outbound and not link.connected
 
 

@@ -264,11 +264,13 @@ class Outbound:
     async def _keep(self, client: Client, remote: Remote, backoff: Backoff) -> None:
         """Reopen ``client``'s link, waiting longer after each failure, until it is up."""
         link = client.link
+        level = logging.INFO  # the first wait is news; the later ones are in the failures' lines
         try:
             while True:
                 wait = backoff.delay(link["failures"], random.random())
                 link["retry_at"] = time.time() + wait
-                log.info("%r: reopening the link to %s in %.1fs", client, remote.name, wait)
+                log.log(level, "%r: reopening the link to %s in %.1fs", client, remote.name, wait)
+                level = logging.DEBUG
                 await asyncio.sleep(wait)
                 try:
                     connection = await open_connection(
