@@ -246,8 +246,11 @@ class Client:
         await self.connection.flush()
 
     def close(self) -> None:
-        """Flush pending output, then disconnect (``Disconnect`` follows)."""
-        if self.connected:
+        """Flush pending output, then disconnect (``Disconnect`` follows).
+
+        On an outbound link waiting to be reopened, it stops the retrying.
+        """
+        if self.connected or self.server.outbound:
             self.connection.close()
 
     # --- input --------------------------------------------------------------

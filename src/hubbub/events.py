@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .client import Client as Client_
+    from .server import Remote as Remote_
     from .server import Server as Server_
     from .service import Service as Service_
 
@@ -40,6 +41,7 @@ __all__ = [
     "Service",
     "Telnet",
     "TerminalType",
+    "Unreachable",
     "WindowSize",
 ]
 
@@ -255,3 +257,21 @@ class Datagram(Server):
         name = getattr(server, "name", server)
         address = self.__dict__.get("address")
         return f"{self.title()} (server={name}, address={address}, data={shown})"
+
+
+# --- outbound links ---------------------------------------------------------------
+
+
+class Unreachable(Service):
+    """An outbound link could not be opened (url, reason).
+
+    Fired by :meth:`hubbub.Service.connect` before it raises
+    :class:`hubbub.Unreachable`, and for each failed retry of a link opened
+    with ``reconnect``. ``server`` is the link's :class:`hubbub.server.Remote`,
+    so ``listen(events.Unreachable, handler, server="name")`` picks one link.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("server", "url", "reason")
+    server: Remote_
+    url: str
+    reason: str

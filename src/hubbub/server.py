@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from .endpoints import Endpoint
 
 if TYPE_CHECKING:
+    from .outbound import Backoff
     from .transports import Listener
 
-__all__ = ["Server", "format_address"]
+__all__ = ["Remote", "Server", "format_address"]
 
 
 def format_address(address: tuple[Any, ...] | str | None) -> str:
@@ -29,6 +30,9 @@ class Server:
     compares equal to its name or URL string, so ``listen(..., server="web")``
     filters work before the listener exists.
     """
+
+    #: False for a listener; True for a :class:`Remote` (an outbound link).
+    outbound = False
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -72,3 +76,28 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<Server {self.name} address={self.address}>"
+
+
+class Remote(Server):
+    """The far end of an outbound link (:meth:`hubbub.Service.connect`).
+
+    It stands where a listener stands for accepted clients: it is the link's
+    ``client.server``, and its ``name`` (the URL unless one was given) works
+    in ``listen(..., server="name")`` filters. ``address`` is the remote's
+    (host, port), or its socket path for ``unix://``; no listener is ever open.
+    """
+
+    outbound = True
+
+    def __init__(
+        self, endpoint: Endpoint, *, timeout: float = 10.0, reconnect: Backoff | None = None
+    ) -> None:
+        super().__init__(endpoint)
+        self.address = (endpoint.path,) if endpoint.path else (endpoint.host, endpoint.port)
+        #: Seconds an attempt to connect may take, TLS handshake included.
+        self.timeout = timeout
+        #: How a lost link is retried, or None: it is not.
+        self.reconnect = reconnect
+
+    def __repr__(self) -> str:
+        return f"<Remote {self.name}>"

@@ -16,6 +16,7 @@ from .dispatch import Dispatcher
 from .endpoints import parse_url
 from .errors import ListenError, SettingsError
 from .fd_limit import connection_capacity
+from .outbound import Backoff, Outbound
 from .server import Server, format_address
 from .settings import Settings
 from .transports import open_listener
@@ -115,6 +116,9 @@ class Service:
         self._emptied: asyncio.Future[None] | None = None
         self._closing_events: list[events.Event] = []
         self._refused = 0
+        self._outbound = Outbound(self, lambda: self._state == "running")
+        #: Links this service opened (:meth:`connect`): up, or waiting to be reopened.
+        self.outbound = ClientSet(self._outbound.links)
 
     # --- handlers -------------------------------------------------------------
 
@@ -193,6 +197,26 @@ class Service:
                 data = prepared[key] = connection.prepare(text)
             connection.send_prepared(data)
 
+    async def connect(
+        self,
+        url: str,
+        name: str | None = None,
+        timeout: float = 10,
+        reconnect: bool | Backoff = False,
+    ) -> Client:
+        """Open a link to ``url`` (tcp, telnet, tls, telnets, unix) and return its client.
+
+        The client is an ordinary one whose ``server`` is a
+        :class:`~hubbub.server.Remote` named ``name`` (default: the URL); it is
+        listed in :attr:`outbound`, not :attr:`clients`. Failure raises
+        :class:`hubbub.Unreachable` after firing ``events.Unreachable``.
+        ``reconnect`` (True, or a :class:`hubbub.outbound.Backoff`) reopens a
+        lost link. See docs/outbound.md.
+        """
+        if self._state != "running":
+            raise RuntimeError(f"service is {self._state}: connect() needs it running")
+        return await self._outbound.connect(url, name, timeout, reconnect)
+
     # --- what transports call (the Host interface) ------------------------------
 
     def admit(self, server: Server, address: tuple[Any, ...]) -> str | None:
@@ -211,6 +235,8 @@ class Service:
 
     def connected(self, client: Client) -> str | None:
         """Register a new client and raise ``Connect``; or say why it is refused."""
+        if client.server.outbound:
+            return self._outbound.connected(client)
         if self._state != "running":
             return STOPPING_MESSAGE
         if len(self._clients) >= self._capacity:
@@ -245,7 +271,10 @@ class Service:
     def disconnected(self, client: Client, reason: str = "closed") -> None:
         """The transport lost ``client`` (``reason`` says how): forget it, raise ``Disconnect``."""
         client.connected = False
-        if self._clients.pop(client.id, None) is None:
+        if client.server.outbound:
+            if not self._outbound.disconnected(client, reason):
+                return
+        elif self._clients.pop(client.id, None) is None:
             return
         log.info("%r disconnected after %s (%s)", client, _duration(client.connected_for), reason)
         if self.dispatcher.close_inbox(client.inbox):
@@ -259,7 +288,7 @@ class Service:
         if self._state == "stopping":
             if event.pending:
                 self._closing_events.append(event)
-            if not self._clients and self._emptied is not None and not self._emptied.done():
+            if self._emptied is not None and not self._emptied.done() and not self._live():
                 self._emptied.set_result(None)
 
     # --- lifecycle ----------------------------------------------------------------
@@ -344,23 +373,24 @@ class Service:
             await self._bounded([self.trigger(events.PreStop(service=self))], "PreStop handlers")
             self._close_listeners()
             self.dispatcher.cancel_all()
-            if self._clients:
+            self._outbound.stop()  # no more retries; links still up close with the clients
+            if self._live():
                 self._stage = "clients"  # force_stop() counts those still there
                 self._emptied = asyncio.get_running_loop().create_future()
-                for client in tuple(self._clients.values()):
+                for client in self._live():
                     client.close()
                 finished = await self._wait([asyncio.shield(self._emptied)], timeout)
-                if not finished and self._clients:
+                if not finished and self._live():
                     if not self._is_forced():
                         log.warning(
                             "%d client(s) did not close in %.1fs; cutting them off",
-                            len(self._clients),
+                            len(self._live()),
                             timeout,
                         )
-                    for client in tuple(self._clients.values()):
+                    for client in self._live():
                         client.connection.abort()
                     await asyncio.sleep(0)
-                    for client in tuple(self._clients.values()):
+                    for client in self._live():
                         self.disconnected(client, "cut off at shutdown")
             self._stage = "Disconnect handlers"
             await self._bounded(self._closing_events, "Disconnect handlers")
@@ -382,6 +412,10 @@ class Service:
             assert self._stopped is not None
             self._stopped.set()
             log.info("stopped")
+
+    def _live(self) -> list[Client]:
+        """Every connected client, outbound links included: what a stop closes."""
+        return [*self._clients.values(), *self._outbound.linked()]
 
     def _is_forced(self) -> bool:
         return self._forced is not None and self._forced.is_set()
