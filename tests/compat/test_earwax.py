@@ -502,3 +502,29 @@ async def test_stopping_the_service_disconnects_every_context(running: Callable[
     for peer in peers:
         assert await peer.closed()
         await peer.close()
+
+
+async def test_a_telnet_listener_delivers_bytes_without_negotiation() -> None:
+    """If the operator picks a telnet:// listener, on_data still gets bytes lines, with
+    telnet commands taken out and IAC IAC as one 0xFF; output is telnet-escaped."""
+    server = Server()
+    got: list[bytes] = []
+
+    @server.event
+    def on_data(ctx: ConnectionContext, data: bytes) -> None:
+        got.append(data)
+        ctx.send_raw(b"<\xff>")
+
+    server.service.settings.update("cli", {"listen": ["telnet://127.0.0.1:0"]})
+    await server.service.start()
+    try:
+        address = server.service.servers[0].address
+        assert address is not None
+        reader, writer = await asyncio.open_connection(*address[:2])
+        writer.write(b"lo\xff\xffk\xff\xf1 x\r\n")  # IAC IAC is 0xFF; IAC NOP is nothing
+        data = await asyncio.wait_for(reader.readuntil(b">"), 5)
+        assert data.endswith(b"<\xff\xff>")
+        assert got == [b"lo\xffk x\r\n"]
+        writer.close()
+    finally:
+        await server.service.stop()
