@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from . import events
@@ -16,6 +16,7 @@ from .dispatch import Dispatcher
 from .endpoints import parse_url
 from .errors import ListenError, SettingsError
 from .fd_limit import connection_capacity
+from .groups import GroupIndex
 from .outbound import Backoff, Outbound
 from .server import Server, format_address
 from .settings import Settings
@@ -103,6 +104,8 @@ class Service:
         self.batch = WriteBatch()
         self._clients: dict[str, Client] = {}
         self.clients = ClientSet(self._clients)
+        #: The groups that have members (see ``client.join`` and :meth:`write_to`).
+        self.groups = GroupIndex()
         self.servers: list[Server] = []
         self._state = "stopped"
         self._capacity = self.settings.max_connections
@@ -174,9 +177,51 @@ class Service:
         The text is prepared (encoded, escaped, framed) once per kind of
         connection and encoding, and shared by every client of that kind.
         """
-        if not self._clients:
-            return
-        text = compose(lines, self.settings.newline, newline)
+        if self._clients:
+            text = compose(lines, self.settings.newline, newline)
+            self._send_each(tuple(self._clients.values()), text, exclude, filter)
+
+    def write_to(
+        self,
+        group: str,
+        *lines: str,
+        newline: bool = True,
+        exclude: Client | Collection[Client] | None = None,
+    ) -> None:
+        """Send lines to every client in ``group`` (see ``client.join``).
+
+        Prepared once per kind of connection, as :meth:`write_all` does. A
+        group nobody is in reaches nobody; a name that is not a non-empty str
+        is an error.
+        """
+        members = self.groups.members(group)
+        if members:
+            text = compose(lines, self.settings.newline, newline)
+            self._send_each(members, text, exclude, None)
+
+    def send_to(self, client_id: str, *lines: str, newline: bool = True) -> bool:
+        """Send lines to the connected client with id ``client_id``, as ``client.write``.
+
+        Returns False, and sends nothing, when no connected client has that
+        id (it never did, or it has just left): a message to someone who
+        has gone is not an error.
+        """
+        if not isinstance(client_id, str):
+            raise TypeError(f"send_to() takes a client id (str), not {type(client_id).__name__}")
+        client = self._clients.get(client_id)
+        if client is None or not client.connected:
+            return False
+        client.write(*lines, newline=newline)
+        return True
+
+    def _send_each(
+        self,
+        clients: Iterable[Client],
+        text: str,
+        exclude: Client | Collection[Client] | None,
+        filter: Callable[[Client], bool] | None,
+    ) -> None:
+        """Send ``text`` to ``clients``, preparing it once per connection ``share_key``."""
         skip: Collection[Client]
         if exclude is None:
             skip = ()
@@ -185,7 +230,7 @@ class Service:
         else:
             skip = exclude if isinstance(exclude, set | frozenset) else set(exclude)
         prepared: dict[tuple[Any, ...], bytes] = {}
-        for client in tuple(self._clients.values()):
+        for client in clients:
             if skip and client in skip:
                 continue
             if filter is not None and not filter(client):
@@ -243,6 +288,7 @@ class Service:
             self._turned_away(client.address)
             return FULL_MESSAGE
         self._clients[client.id] = client
+        self.groups.enrol(client)
         log.info("%r connected to %s", client, client.server.name)
         self.dispatcher.trigger(events.Connect(client=client, server=client.server))
         return None
@@ -252,8 +298,10 @@ class Service:
         if replacing is not None and self._clients.get(replacing.id) is replacing:
             del self._clients[replacing.id]
             replacing.connected = False
+            self.groups.drop(replacing)
             self.dispatcher.close_inbox(replacing.inbox)
         self._clients[client.id] = client
+        self.groups.enrol(client)
         log.info("%r carried on %s", client, client.server.name)
 
     def _turned_away(self, address: tuple[Any, ...]) -> None:
@@ -276,6 +324,7 @@ class Service:
                 return
         elif self._clients.pop(client.id, None) is None:
             return
+        self.groups.drop(client)
         log.info("%r disconnected after %s (%s)", client, _duration(client.connected_for), reason)
         if self.dispatcher.close_inbox(client.inbox):
             # Let the woken reader end first (one loop turn, never longer).
