@@ -45,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "loop": "auto",
     "close_timeout": 5.0,
     "line_editing": True,
+    # TLS
+    "tls_cert": "",
+    "tls_key": "",
+    "tls_handshake_timeout": 10.0,
+    "tls_sniff_timeout": 0.3,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import events
 from .client import Client
-from .errors import Disconnected, HubbubError, ListenError, SettingsError
+from .errors import Disconnected, HubbubError, ListenError, SettingsError, TLSError
 from .events import Event
 from .handler import Handler
 from .server import Server
@@ -29,6 +29,7 @@ __all__ = [
     "Service",
     "Settings",
     "SettingsError",
+    "TLSError",
     "__version__",
     "events",
 ]

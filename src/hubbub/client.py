@@ -71,6 +71,9 @@ class Connection(Protocol):
     def snapshot(self) -> dict[str, Any]:
         """The transport's own state (negotiated options, a partial line) as JSON data."""
 
+    def start_tls(self) -> Awaitable[None]:
+        """Upgrade the connection to TLS in place (STARTTLS)."""
+
 
 class InputQueue(Protocol):
     """What the dispatcher's per-client inbox offers :meth:`Client.read`."""
@@ -124,6 +127,8 @@ STATE_DEFAULTS: dict[str, Any] = {
     "width": None,
     "height": None,
     "prompt_text": None,
+    "transport": "tcp",
+    "secure": False,
 }
 
 
@@ -150,8 +155,10 @@ class Client:
         "inbox",
         "newline",
         "prompt_text",
+        "secure",
         "server",
         "terminal",
+        "transport",
         "width",
     )
 
@@ -165,6 +172,8 @@ class Client:
         newline: str = "\r\n",
         raw: bool = False,
         client_id: str | None = None,
+        transport: str = "tcp",
+        secure: bool = False,
     ) -> None:
         self.id: str = client_id or new_id()
         self.address = address
@@ -187,6 +196,11 @@ class Client:
         #: an answer), or None; hubbub shows it again after refusing a line.
         self.prompt_text: str | None = None
         self._session: dict[str, Any] | None = None
+        #: What the connection is now: tcp, tls, telnet, telnets, unix, ws, wss
+        #: (hubbub's own; STARTTLS turns tcp into tls and telnet into telnets).
+        self.transport = transport
+        #: True while the connection is encrypted (TLS); hubbub's own.
+        self.secure = secure
 
     if TYPE_CHECKING:
         # Applications set their own attributes on clients (client.username);
@@ -260,6 +274,24 @@ class Client:
         """
         inbox: InputQueue = self.inbox
         return inbox.read()
+
+    async def start_tls(self) -> None:
+        """Encrypt this client's connection from now on (STARTTLS), in place.
+
+        Call it after telling the client to begin its handshake: output
+        written before the call goes out in plain, later output encrypted.
+        The same client (id, handlers, partial input) carries on, now with
+        ``secure`` True and ``transport`` "tls" or "telnets". Raises
+        :class:`hubbub.TLSError` if the client is already secure or its
+        transport or listener cannot do TLS (the client is left as it was),
+        and :class:`hubbub.Disconnected` if the client is gone or its
+        handshake failed (the connection is then closed).
+        """
+        if not self.connected:
+            from .errors import Disconnected
+
+            raise Disconnected()
+        await self.connection.start_tls()
 
     # --- modes --------------------------------------------------------------
 
@@ -335,6 +367,8 @@ class Client:
             "width": self.width,
             "height": self.height,
             "prompt_text": self.prompt_text,
+            "transport": self.transport,
+            "secure": self.secure,
             "session": dict(self._session or {}),
         }
         attributes: dict[str, Any] = {}
@@ -373,6 +407,8 @@ class Client:
             newline=state.get("newline", STATE_DEFAULTS["newline"]),
             raw=bool(state.get("raw", False)),
             client_id=state["id"],
+            transport=str(state.get("transport", STATE_DEFAULTS["transport"])),
+            secure=bool(state.get("secure", False)),
         )
         client._echo = bool(state.get("echo", True))
         client.connected_at = float(state.get("connected_at", client.connected_at))

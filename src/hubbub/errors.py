@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Disconnected", "HubbubError", "ListenError", "SettingsError"]
+__all__ = ["Disconnected", "HubbubError", "ListenError", "SettingsError", "TLSError"]
 
 
 class HubbubError(Exception):
@@ -22,3 +22,7 @@ class SettingsError(HubbubError, ValueError):
 
 class ListenError(HubbubError, OSError):
     """A listener could not be opened (bad URL, port in use, …)."""
+
+
+class TLSError(HubbubError):
+    """TLS cannot be started on this client (already secure, or no way to); it is unchanged."""
