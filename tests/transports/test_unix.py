@@ -45,6 +45,11 @@ async def test_lines_over_a_socket_file(
     assert accepted.connection.kind == "unix"
     assert accepted.address == (path, 0)
     assert f"{path}:0" in repr(accepted)
+    assert (accepted.transport, accepted.secure) == ("unix", False)
+    with pytest.raises(hubbub.TLSError, match="unix connection cannot start TLS"):
+        await accepted.start_tls()
+    await client.send("still plain")
+    assert await client.read_line() == "echo: still plain"
     await client.close()
 
 

@@ -50,6 +50,8 @@ class UnixConnection(StreamConnection):
     """One client on a UNIX stream socket: a tcp:// connection with a path for an address."""
 
     kind = "unix"
+    #: A local socket has nothing for TLS to protect: start_tls() refuses it.
+    secure_kind = ""
 
     __slots__ = ()
 
