@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -36,6 +39,15 @@ async def connect(service: hubbub.Service, index: int = 0, **kwargs: object) -> 
     assert server.address is not None
     telnet = server.endpoint.scheme == "telnet"
     return await AsyncTestClient.connect(server.address, telnet=telnet, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[str]:
+    """A fresh directory with a short path, for UNIX sockets (paths end at 107 bytes)."""
+    base = "/tmp" if os.path.isdir("/tmp") else None
+    directory = tempfile.mkdtemp(prefix="hb-", dir=base)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -196,3 +196,27 @@ def test_endpoint_is_read_only() -> None:
         endpoint.port = 5  # type: ignore[misc]
     with pytest.raises(TypeError):
         endpoint.options["raw"] = "0"  # type: ignore[index]
+
+
+# --- path schemes (unix://) -------------------------------------------------------------
+
+
+def test_unix_url_names_an_absolute_path() -> None:
+    endpoint = parse_url("unix:///run/game/admin.sock?name=admin")
+    assert (endpoint.scheme, endpoint.path, endpoint.name) == (
+        "unix", "/run/game/admin.sock", "admin"
+    )
+    assert endpoint.host == "" and endpoint.port == 0
+    assert parse_url("unix:///tmp/a%20b.sock?raw=1").path == "/tmp/a b.sock"
+    assert parse_url("unix:///tmp/a.sock?raw=1").raw is True
+
+
+@pytest.mark.parametrize(
+    "url", ["unix://run/game.sock", "unix://game.sock", "unix://./game.sock", "unix:///run/"]
+)
+def test_unix_url_with_a_relative_or_directory_path_is_refused(url: str) -> None:
+    assert "the path must be absolute and name a file (three slashes" in refused(url)
+
+
+def test_unix_url_without_a_path_is_refused() -> None:
+    assert "no path" in refused("unix://")

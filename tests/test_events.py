@@ -166,3 +166,16 @@ async def test_plain_chain_is_never_pending() -> None:
     event = service.trigger(Untitled())
     assert not event.pending
     assert await event is event
+
+
+def test_str_of_datagram_shows_the_start_of_its_data() -> None:
+    """A datagram can be 64 KiB of anything; a log line shows 48 bytes and the length."""
+    small = events.Datagram(server=None, address=("10.0.0.1", 5), data=b"ping")
+    assert str(small) == (
+        "A datagram arrived on a udp:// listener. "
+        "(server=None, address=('10.0.0.1', 5), data=b'ping')"
+    )
+    big = events.Datagram(server=None, address=("10.0.0.1", 5), data=b"\xff" * 65507)
+    assert str(big).endswith("… (65507 bytes))")
+    assert len(str(big)) < 400
+    assert events.Datagram.all_fields() == {"service", "server", "address", "data"}

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "log_level": "INFO",
     "loop": "auto",
     "close_timeout": 5.0,
+    # UDP
+    "max_datagram_size": 8192,
     "line_editing": True,
 }
 
@@ -605,3 +607,13 @@ async def test_named_server_after_start() -> None:
         assert web.address[1] > 0
     finally:
         await service.stop()
+
+
+def test_udp_and_tcp_may_share_a_port_number() -> None:
+    """A UDP port is not a TCP port; two UDP listeners on one port still clash."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:9000", "udp://127.0.0.1:9000"])
+    assert len(service.settings.listen) == 2
+    with pytest.raises(hubbub.SettingsError, match="are the same address"):
+        hubbub.Service(listen=["udp://127.0.0.1:9000", "udp://127.0.0.1:9000?name=b"])
+    with pytest.raises(hubbub.SettingsError, match="are the same address"):
+        hubbub.Service(listen=["unix:///tmp/x.sock", "unix:///tmp/x.sock?name=b"])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 import hubbub
 from hubbub import events
 from hubbub.testing import AsyncTestClient, serve, serving
@@ -52,3 +56,32 @@ def test_call_runs_on_the_service_loop() -> None:
         assert client.read_line() == "HELLO"
         client.close()
         running.wait_for(lambda: len(running.service.clients) == 0)
+
+
+# --- unix:// listeners --------------------------------------------------------------------
+
+
+def test_serve_leaves_a_socket_path_alone(
+    socket_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve() keeps a unix:// path (it is local already); TestClient connects to it."""
+    caplog.set_level(logging.INFO, logger="hubbub")
+    path = f"{socket_dir}/a.sock"
+    service = hubbub.Service(listen=[f"unix://{path}"])
+    service.listen(events.Receive, lambda e: e.client.write(f"echo: {e.data}"))
+    with serve(service) as running:
+        assert running.address == path
+        with running.connect() as client:
+            client.send("hello")
+            assert client.read_line() == "echo: hello"
+    assert f"{path}:0> connected to" in caplog.text
+
+
+async def test_async_client_connects_to_a_socket_path(socket_dir: str) -> None:
+    path = f"{socket_dir}/b.sock"
+    service = hubbub.Service(listen=[f"unix://{path}"])
+    service.listen(events.Connect, lambda e: e.client.write("hi"))
+    async with serving(service):
+        client = await AsyncTestClient.connect(path)
+        assert await client.read_line() == "hi"
+        await client.close()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from . import events
 from .client import Client
-from .errors import Disconnected, HubbubError, ListenError, SettingsError
+from .errors import Disconnected, HubbubError, ListenError, SettingsError, Unreachable
 from .events import Event
 from .handler import Handler
-from .server import Server
+from .server import Remote, Server
 from .service import Service
 from .settings import Settings
 
@@ -25,10 +25,12 @@ __all__ = [
     "Handler",
     "HubbubError",
     "ListenError",
+    "Remote",
     "Server",
     "Service",
     "Settings",
     "SettingsError",
+    "Unreachable",
     "__version__",
     "events",
 ]

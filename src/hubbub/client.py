@@ -21,7 +21,10 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .groups import check_group_name
+
 if TYPE_CHECKING:
+    from .groups import GroupIndex
     from .server import Server
 
 __all__ = ["Client", "Connection", "InputQueue", "compose"]
@@ -139,12 +142,14 @@ class Client:
         "__weakref__",
         "_echo",
         "_encoding",
+        "_groups",
         "_raw",
         "_session",
         "address",
         "connected",
         "connected_at",
         "connection",
+        "group_index",
         "height",
         "id",
         "inbox",
@@ -187,6 +192,9 @@ class Client:
         #: an answer), or None; hubbub shows it again after refusing a line.
         self.prompt_text: str | None = None
         self._session: dict[str, Any] | None = None
+        self._groups: set[str] | None = None
+        #: The service's group index while the service lists this client (hubbub's own).
+        self.group_index: GroupIndex | None = None
 
     if TYPE_CHECKING:
         # Applications set their own attributes on clients (client.username);
@@ -246,8 +254,11 @@ class Client:
         await self.connection.flush()
 
     def close(self) -> None:
-        """Flush pending output, then disconnect (``Disconnect`` follows)."""
-        if self.connected:
+        """Flush pending output, then disconnect (``Disconnect`` follows).
+
+        On an outbound link waiting to be reopened, it stops the retrying.
+        """
+        if self.connected or self.server.outbound:
             self.connection.close()
 
     # --- input --------------------------------------------------------------
@@ -314,6 +325,45 @@ class Client:
             self._session = {}
         return self._session
 
+    # --- groups -------------------------------------------------------------
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """The names of the groups this client is in (see :meth:`join`)."""
+        return frozenset(self._groups) if self._groups else frozenset()
+
+    def join(self, group: str) -> bool:
+        """Put this client in ``group`` (a non-empty str); False if it was already in it.
+
+        ``service.write_to(group, ...)`` reaches it from now on. Membership is
+        part of the client's state: a restart carries it.
+        """
+        group = check_group_name(group)
+        groups = self._groups
+        if groups is None:
+            groups = self._groups = set()
+        elif group in groups:
+            return False
+        groups.add(group)
+        if self.group_index is not None:
+            self.group_index.add(self, group)
+        return True
+
+    def leave(self, group: str) -> bool:
+        """Take this client out of ``group``; False if it was not in it.
+
+        A client leaves every group when it disconnects (``groups`` still
+        names them in ``Disconnect`` handlers).
+        """
+        group = check_group_name(group)
+        groups = self._groups
+        if not groups or group not in groups:
+            return False
+        groups.discard(group)
+        if self.group_index is not None:
+            self.group_index.discard(self, group)
+        return True
+
     # --- state as data ------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
@@ -336,6 +386,7 @@ class Client:
             "height": self.height,
             "prompt_text": self.prompt_text,
             "session": dict(self._session or {}),
+            "groups": sorted(self._groups) if self._groups else [],
         }
         attributes: dict[str, Any] = {}
         dropped: list[str] = []
@@ -382,6 +433,9 @@ class Client:
         client.prompt_text = state.get("prompt_text")
         session = state.get("session")
         client._session = dict(session) if session else None
+        groups = state.get("groups")
+        if groups:
+            client._groups = {check_group_name(group) for group in groups}
         for name, value in state.get("attributes", {}).items():
             setattr(client, name, value)
         return client

@@ -65,6 +65,11 @@ def parse_url(url: str) -> Endpoint:
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise ValueError(f"bad listen URL {url!r}: no path (e.g. {scheme_name}:///run/x.sock)")
+        if not path.startswith("/") or path.endswith("/"):
+            raise ValueError(
+                f"bad listen URL {url!r}: the path must be absolute and name a file "
+                f"(three slashes: {scheme_name}:///run/x.sock)"
+            )
         port = 0
     else:
         if not host:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Disconnected", "HubbubError", "ListenError", "SettingsError"]
+__all__ = ["Disconnected", "HubbubError", "ListenError", "SettingsError", "Unreachable"]
 
 
 class HubbubError(Exception):
@@ -22,3 +22,19 @@ class SettingsError(HubbubError, ValueError):
 
 class ListenError(HubbubError, OSError):
     """A listener could not be opened (bad URL, port in use, …)."""
+
+
+class Unreachable(HubbubError, ConnectionError):
+    """An outbound link (:meth:`hubbub.Service.connect`) could not be opened.
+
+    ``host`` and ``port`` say where it was going (``host`` is the socket's
+    path and ``port`` None for ``unix://``); ``reason`` says why, in words
+    ("connection refused", "timed out after 10s", …).
+    """
+
+    def __init__(self, host: str, port: int | None, reason: str) -> None:
+        where = host if port is None else f"{host}:{port}"
+        super().__init__(f"cannot reach {where}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .client import Client as Client_
+    from .server import Remote as Remote_
     from .server import Server as Server_
     from .service import Service as Service_
 
 __all__ = [
     "Client",
     "Connect",
+    "Datagram",
     "Disconnect",
     "Event",
     "ListenStart",
@@ -39,6 +41,7 @@ __all__ = [
     "Service",
     "Telnet",
     "TerminalType",
+    "Unreachable",
     "WindowSize",
 ]
 
@@ -229,3 +232,46 @@ class TerminalType(Telnet):
 
     fields: ClassVar[tuple[str, ...]] = ("terminal",)
     terminal: str
+
+
+# --- datagrams (udp:// listeners carry no clients) ---------------------------------
+
+
+class Datagram(Server):
+    """A datagram arrived on a udp:// listener.
+
+    ``data`` is the datagram exactly, as bytes (no decoding, no framing);
+    ``address`` is the sender's (host, port), where ``event.server.send_to``
+    can answer.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("address", "data")
+    address: tuple[Any, ...]
+    data: bytes
+
+    def __str__(self) -> str:
+        # A datagram may be 64 KiB of anything: a log line shows its start only.
+        data = self.__dict__.get("data", b"")
+        shown = repr(data[:48]) + (f"… ({len(data)} bytes)" if len(data) > 48 else "")
+        server = self.__dict__.get("server")
+        name = getattr(server, "name", server)
+        address = self.__dict__.get("address")
+        return f"{self.title()} (server={name}, address={address}, data={shown})"
+
+
+# --- outbound links ---------------------------------------------------------------
+
+
+class Unreachable(Service):
+    """An outbound link could not be opened (url, reason).
+
+    Fired by :meth:`hubbub.Service.connect` before it raises
+    :class:`hubbub.Unreachable`, and for each failed retry of a link opened
+    with ``reconnect``. ``server`` is the link's :class:`hubbub.server.Remote`,
+    so ``listen(events.Unreachable, handler, server="name")`` picks one link.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("server", "url", "reason")
+    server: Remote_
+    url: str
+    reason: str

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from . import events
@@ -16,7 +16,9 @@ from .dispatch import Dispatcher
 from .endpoints import parse_url
 from .errors import ListenError, SettingsError
 from .fd_limit import connection_capacity
-from .server import Server
+from .groups import GroupIndex
+from .outbound import Backoff, Outbound
+from .server import Server, format_address
 from .settings import Settings
 from .transports import open_listener
 from .transports.base import WriteBatch
@@ -102,6 +104,8 @@ class Service:
         self.batch = WriteBatch()
         self._clients: dict[str, Client] = {}
         self.clients = ClientSet(self._clients)
+        #: The groups that have members (see ``client.join`` and :meth:`write_to`).
+        self.groups = GroupIndex()
         self.servers: list[Server] = []
         self._state = "stopped"
         self._capacity = self.settings.max_connections
@@ -115,6 +119,9 @@ class Service:
         self._emptied: asyncio.Future[None] | None = None
         self._closing_events: list[events.Event] = []
         self._refused = 0
+        self._outbound = Outbound(self, lambda: self._state == "running")
+        #: Links this service opened (:meth:`connect`): up, or waiting to be reopened.
+        self.outbound = ClientSet(self._outbound.links)
 
     # --- handlers -------------------------------------------------------------
 
@@ -170,9 +177,51 @@ class Service:
         The text is prepared (encoded, escaped, framed) once per kind of
         connection and encoding, and shared by every client of that kind.
         """
-        if not self._clients:
-            return
-        text = compose(lines, self.settings.newline, newline)
+        if self._clients:
+            text = compose(lines, self.settings.newline, newline)
+            self._send_each(tuple(self._clients.values()), text, exclude, filter)
+
+    def write_to(
+        self,
+        group: str,
+        *lines: str,
+        newline: bool = True,
+        exclude: Client | Collection[Client] | None = None,
+    ) -> None:
+        """Send lines to every client in ``group`` (see ``client.join``).
+
+        Prepared once per kind of connection, as :meth:`write_all` does. A
+        group nobody is in reaches nobody; a name that is not a non-empty str
+        is an error.
+        """
+        members = self.groups.members(group)
+        if members:
+            text = compose(lines, self.settings.newline, newline)
+            self._send_each(members, text, exclude, None)
+
+    def send_to(self, client_id: str, *lines: str, newline: bool = True) -> bool:
+        """Send lines to the connected client with id ``client_id``, as ``client.write``.
+
+        Returns False, and sends nothing, when no connected client has that
+        id (it never did, or it has just left): a message to someone who
+        has gone is not an error.
+        """
+        if not isinstance(client_id, str):
+            raise TypeError(f"send_to() takes a client id (str), not {type(client_id).__name__}")
+        client = self._clients.get(client_id)
+        if client is None or not client.connected:
+            return False
+        client.write(*lines, newline=newline)
+        return True
+
+    def _send_each(
+        self,
+        clients: Iterable[Client],
+        text: str,
+        exclude: Client | Collection[Client] | None,
+        filter: Callable[[Client], bool] | None,
+    ) -> None:
+        """Send ``text`` to ``clients``, preparing it once per connection ``share_key``."""
         skip: Collection[Client]
         if exclude is None:
             skip = ()
@@ -181,7 +230,7 @@ class Service:
         else:
             skip = exclude if isinstance(exclude, set | frozenset) else set(exclude)
         prepared: dict[tuple[Any, ...], bytes] = {}
-        for client in tuple(self._clients.values()):
+        for client in clients:
             if skip and client in skip:
                 continue
             if filter is not None and not filter(client):
@@ -192,6 +241,26 @@ class Service:
             if data is None:
                 data = prepared[key] = connection.prepare(text)
             connection.send_prepared(data)
+
+    async def connect(
+        self,
+        url: str,
+        name: str | None = None,
+        timeout: float = 10,
+        reconnect: bool | Backoff = False,
+    ) -> Client:
+        """Open a link to ``url`` (tcp, telnet, tls, telnets, unix) and return its client.
+
+        The client is an ordinary one whose ``server`` is a
+        :class:`~hubbub.server.Remote` named ``name`` (default: the URL); it is
+        listed in :attr:`outbound`, not :attr:`clients`. Failure raises
+        :class:`hubbub.Unreachable` after firing ``events.Unreachable``.
+        ``reconnect`` (True, or a :class:`hubbub.outbound.Backoff`) reopens a
+        lost link. See docs/outbound.md.
+        """
+        if self._state != "running":
+            raise RuntimeError(f"service is {self._state}: connect() needs it running")
+        return await self._outbound.connect(url, name, timeout, reconnect)
 
     # --- what transports call (the Host interface) ------------------------------
 
@@ -211,12 +280,15 @@ class Service:
 
     def connected(self, client: Client) -> str | None:
         """Register a new client and raise ``Connect``; or say why it is refused."""
+        if client.server.outbound:
+            return self._outbound.connected(client)
         if self._state != "running":
             return STOPPING_MESSAGE
         if len(self._clients) >= self._capacity:
             self._turned_away(client.address)
             return FULL_MESSAGE
         self._clients[client.id] = client
+        self.groups.enrol(client)
         log.info("%r connected to %s", client, client.server.name)
         self.dispatcher.trigger(events.Connect(client=client, server=client.server))
         return None
@@ -226,8 +298,10 @@ class Service:
         if replacing is not None and self._clients.get(replacing.id) is replacing:
             del self._clients[replacing.id]
             replacing.connected = False
+            self.groups.drop(replacing)
             self.dispatcher.close_inbox(replacing.inbox)
         self._clients[client.id] = client
+        self.groups.enrol(client)
         log.info("%r carried on %s", client, client.server.name)
 
     def _turned_away(self, address: tuple[Any, ...]) -> None:
@@ -245,8 +319,12 @@ class Service:
     def disconnected(self, client: Client, reason: str = "closed") -> None:
         """The transport lost ``client`` (``reason`` says how): forget it, raise ``Disconnect``."""
         client.connected = False
-        if self._clients.pop(client.id, None) is None:
+        if client.server.outbound:
+            if not self._outbound.disconnected(client, reason):
+                return
+        elif self._clients.pop(client.id, None) is None:
             return
+        self.groups.drop(client)
         log.info("%r disconnected after %s (%s)", client, _duration(client.connected_for), reason)
         if self.dispatcher.close_inbox(client.inbox):
             # Let the woken reader end first (one loop turn, never longer).
@@ -259,7 +337,7 @@ class Service:
         if self._state == "stopping":
             if event.pending:
                 self._closing_events.append(event)
-            if not self._clients and self._emptied is not None and not self._emptied.done():
+            if self._emptied is not None and not self._emptied.done() and not self._live():
                 self._emptied.set_result(None)
 
     # --- lifecycle ----------------------------------------------------------------
@@ -278,7 +356,7 @@ class Service:
             await self.trigger(events.PreStart(service=self))
             for server in self.servers:
                 await self._open(server)
-                log.info("listening on %s (%s:%s)", server.url, *server.address or ("?", "?"))
+                log.info("listening on %s (%s)", server.url, format_address(server.address))
                 await self.trigger(events.ListenStart(service=self, server=server))
         except BaseException:
             self._close_listeners()
@@ -344,23 +422,24 @@ class Service:
             await self._bounded([self.trigger(events.PreStop(service=self))], "PreStop handlers")
             self._close_listeners()
             self.dispatcher.cancel_all()
-            if self._clients:
+            self._outbound.stop()  # no more retries; links still up close with the clients
+            if self._live():
                 self._stage = "clients"  # force_stop() counts those still there
                 self._emptied = asyncio.get_running_loop().create_future()
-                for client in tuple(self._clients.values()):
+                for client in self._live():
                     client.close()
                 finished = await self._wait([asyncio.shield(self._emptied)], timeout)
-                if not finished and self._clients:
+                if not finished and self._live():
                     if not self._is_forced():
                         log.warning(
                             "%d client(s) did not close in %.1fs; cutting them off",
-                            len(self._clients),
+                            len(self._live()),
                             timeout,
                         )
-                    for client in tuple(self._clients.values()):
+                    for client in self._live():
                         client.connection.abort()
                     await asyncio.sleep(0)
-                    for client in tuple(self._clients.values()):
+                    for client in self._live():
                         self.disconnected(client, "cut off at shutdown")
             self._stage = "Disconnect handlers"
             await self._bounded(self._closing_events, "Disconnect handlers")
@@ -382,6 +461,10 @@ class Service:
             assert self._stopped is not None
             self._stopped.set()
             log.info("stopped")
+
+    def _live(self) -> list[Client]:
+        """Every connected client, outbound links included: what a stop closes."""
+        return [*self._clients.values(), *self._outbound.linked()]
 
     def _is_forced(self) -> bool:
         return self._forced is not None and self._forced.is_set()

@@ -27,6 +27,7 @@ from typing import Any
 
 from .endpoints import parse_url
 from .errors import SettingsError
+from .transports import SCHEMES
 
 __all__ = ["SOURCES", "Settings"]
 
@@ -86,10 +87,12 @@ def _listen(value: Any, text: bool) -> list[str]:
         raise ValueError(f"{value!r} is not a list of URLs")
     if not any(v.strip() for v in value):  # [], or only empty strings (--listen=)
         raise ValueError("no URL given: a service needs at least one listener")
-    places: dict[tuple[str, int] | str, str] = {}
+    places: dict[tuple[bool, str, int] | str, str] = {}
     for url in value:
         endpoint = parse_url(url)  # raises ValueError naming the URL
-        place = endpoint.path or (endpoint.host.lower(), endpoint.port)
+        # A UDP port is not a TCP port: udp:// and tcp:// may share a number.
+        stream = SCHEMES[endpoint.scheme].clients
+        place = endpoint.path or (stream, endpoint.host.lower(), endpoint.port)
         if endpoint.port == 0 and not endpoint.path:
             continue  # any free port: never the same twice
         if place in places:
@@ -157,6 +160,10 @@ FIELDS: dict[str, _Field] = {
     "close_timeout": _Field(
         5.0, _seconds, "seconds to flush a closing client, and to wait for handlers at stop"
     ),
+    # UDP
+    "max_datagram_size": _Field(
+        8192, _int(1), "longest datagram a udp:// listener delivers, in bytes; longer are dropped"
+    ),
     "line_editing": _Field(
         True,
         _bool,
@@ -177,6 +184,8 @@ class Settings:
     log_level: str
     loop: str
     close_timeout: float
+    # UDP
+    max_datagram_size: int
     line_editing: bool
     _source: dict[str, str]
 

@@ -63,6 +63,9 @@ def local_urls(urls: Sequence[str]) -> list[str]:
     out = []
     for url in urls:
         parts = urlsplit(url)
+        if parts.scheme.lower() == "unix":
+            out.append(url)  # a socket path: already local
+            continue
         out.append(urlunsplit((parts.scheme, "127.0.0.1:0", parts.path, parts.query, "")))
     return out
 
@@ -108,7 +111,7 @@ class TestClient:
 
     def __init__(
         self,
-        address: tuple[Any, ...],
+        address: tuple[Any, ...] | str,
         *,
         telnet: bool = False,
         encoding: str = "utf-8",
@@ -116,7 +119,12 @@ class TestClient:
     ) -> None:
         self.timeout = timeout
         self.encoding = encoding
-        self.sock = socket.create_connection(address[:2], timeout=timeout)
+        if isinstance(address, str):  # a unix:// listener's socket path
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(address)
+        else:
+            self.sock = socket.create_connection(address[:2], timeout=timeout)
         self._received = _Transcript(telnet, encoding)
 
     def send(self, line: str, newline: str = "\r\n") -> None:
@@ -205,9 +213,13 @@ class AsyncTestClient:
 
     @classmethod
     async def connect(
-        cls, address: tuple[Any, ...], *, telnet: bool = False, **kwargs: Any
+        cls, address: tuple[Any, ...] | str, *, telnet: bool = False, **kwargs: Any
     ) -> AsyncTestClient:
-        reader, writer = await asyncio.open_connection(*address[:2], limit=1 << 24)
+        """Connect to (host, port), or to a unix:// listener's socket path."""
+        if isinstance(address, str):
+            reader, writer = await asyncio.open_unix_connection(address, limit=1 << 24)
+        else:
+            reader, writer = await asyncio.open_connection(*address[:2], limit=1 << 24)
         return cls(reader, writer, telnet=telnet, **kwargs)
 
     async def send(self, line: str, newline: str = "\r\n") -> None:
@@ -298,8 +310,8 @@ class RunningService:
         return self
 
     @property
-    def address(self) -> tuple[Any, ...]:
-        """The first listener's bound (host, port)."""
+    def address(self) -> tuple[Any, ...] | str:
+        """The first listener's bound (host, port), or its socket path."""
         address = self.service.servers[0].address
         assert address is not None
         return address

@@ -34,26 +34,39 @@ async def telnet_client(address: tuple[Any, ...]) -> AsyncTestClient:
     return await AsyncTestClient.connect(address, telnet=True)
 
 
-#: How the suite opens a client on each scheme.
-CLIENTS: dict[str, ClientFactory] = {"tcp": tcp_client, "telnet": telnet_client}
+#: How the suite opens a client on each scheme (a path scheme's address is its path).
+CLIENTS: dict[str, ClientFactory] = {
+    "tcp": tcp_client,
+    "telnet": telnet_client,
+    "unix": tcp_client,
+}
 
 DISCONNECTED_NOTICE = "*** Disconnected: output was not being read fast enough. ***"
 
 
-@pytest.fixture(params=sorted(SCHEMES))
-def scheme(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=sorted(name for name, kind in SCHEMES.items() if kind.clients))
+def scheme(request: pytest.FixtureRequest, socket_dir: str) -> str:
     name: str = request.param
     if name not in CLIENTS:
         pytest.fail(f"scheme {name!r} is served but has no test client in CLIENTS")
+    Recorder.socket_dir = socket_dir
     return name
 
 
 class Recorder:
     """A service on one listener of ``scheme`` that echoes lines and records events."""
 
+    #: Where a path scheme's socket goes (set per test by the ``scheme`` fixture).
+    socket_dir = ""
+
     def __init__(self, scheme: str, **settings: Any) -> None:
         self.scheme = scheme
-        self.service = hubbub.Service(listen=[f"{scheme}://127.0.0.1:0"], **settings)
+        self.path = SCHEMES[scheme].path
+        url = f"{scheme}://{self.socket_dir}/s.sock" if self.path else f"{scheme}://127.0.0.1:0"
+        self.service = hubbub.Service(listen=[url], **settings)
+        # Peers of a path scheme all have the listener's path for an address,
+        # so they are matched with their server-side client by arrival order.
+        self.opened: dict[int, int] = {}
         self.connects: list[hubbub.Client] = []
         self.disconnects: list[hubbub.Client] = []
         self.service.listen(events.Connect, lambda e: self.connects.append(e.client))
@@ -66,13 +79,26 @@ class Recorder:
     async def open(self) -> AsyncTestClient:
         address = self.service.servers[0].address
         assert address is not None
-        return await CLIENTS[self.scheme](address)
+        index = len(self.connects)
+        client = await CLIENTS[self.scheme](address)  # type: ignore[arg-type]
+        if self.path:
+            await until(lambda: len(self.connects) > index)
+            self.opened[id(client)] = index
+        return client
+
+    def peer(self, client: AsyncTestClient) -> tuple[Any, ...]:
+        """What ``client.address`` is on the server side for this test client."""
+        if self.path:
+            return (self.service.servers[0].address, 0)
+        return tuple(client.writer.get_extra_info("sockname")[:2])
 
     async def server_side(self, client: AsyncTestClient) -> hubbub.Client:
         """The service's Client for ``client`` (matched by the peer's address)."""
-        peer = tuple(client.writer.get_extra_info("sockname")[:2])
+        peer = self.peer(client)
 
         def find() -> hubbub.Client | None:
+            if self.path:
+                return self.connects[self.opened[id(client)]]
             return next((c for c in self.service.clients if tuple(c.address) == peer), None)
 
         await until(lambda: find() is not None)
@@ -89,7 +115,7 @@ async def test_connect(start: Start, scheme: str) -> None:
     await until(lambda: rec.connects)
     [accepted] = rec.connects
     assert accepted in rec.service.clients
-    assert tuple(accepted.address) == tuple(client.writer.get_extra_info("sockname")[:2])
+    assert tuple(accepted.address) == rec.peer(client)
     assert accepted.server is rec.service.servers[0]
     assert accepted.connection.kind == scheme
     assert accepted.connected

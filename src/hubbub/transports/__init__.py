@@ -31,12 +31,15 @@ class Scheme:
     options: frozenset[str] = frozenset()
     #: True when the URL names a filesystem path instead of host and port.
     path: bool = False
+    #: False for a scheme whose listener carries no clients (udp://: datagrams).
+    clients: bool = True
 
 
 class Listener(Protocol):
     """An open listener, as the service keeps it."""
 
-    address: tuple[Any, ...]
+    #: (host, port), or the socket path of a path scheme.
+    address: tuple[Any, ...] | str
 
     def close(self) -> None:
         """Stop accepting (connected clients are not touched)."""
@@ -45,10 +48,12 @@ class Listener(Protocol):
 SCHEMES: dict[str, Scheme] = {
     "tcp": Scheme("tcp", "hubbub.transports.tcp", frozenset({"raw"})),
     "telnet": Scheme("telnet", "hubbub.transports.telnet"),
+    "unix": Scheme("unix", "hubbub.transports.unix", frozenset({"raw"}), path=True),
+    "udp": Scheme("udp", "hubbub.transports.udp", clients=False),
 }
 
 #: Schemes of the contract that are not served yet: a clear error, not "unknown".
-PLANNED = frozenset({"telnets", "tls", "ws", "wss", "udp", "unix"})
+PLANNED = frozenset({"telnets", "tls", "ws", "wss"})
 
 
 async def open_listener(host: Host, server: Server) -> Listener:

@@ -177,6 +177,7 @@ class BaseConnection:
         "closing",
         "ended",
         "host",
+        "hung_up",
         "inbox",
         "is_lost",
         "send_wire",
@@ -201,6 +202,10 @@ class BaseConnection:
         self.is_lost = False
         #: How the connection ended (for the log), once it is known.
         self.ended: str | None = None
+        #: True once this side ended the connection on purpose (:meth:`close`
+        #: called before anything else ended it, or :meth:`abort`): an outbound
+        #: link closed so is not reopened.
+        self.hung_up = False
         self._receive = host.dispatcher.receive
         self._framer = LineBuffer(settings.max_line_length)
         self._editing = settings.line_editing
@@ -298,6 +303,10 @@ class BaseConnection:
 
     def attach(self, address: tuple[Any, ...]) -> Client | None:
         """The peer is there: make its client and raise ``Connect`` (None if refused)."""
+        client = self.client
+        if client is not None:  # given by resume(): an outbound link reopened
+            self._rejoin(client, address)
+            return self._join(client)
         settings = self.host.settings
         client = Client(
             self,
@@ -308,6 +317,24 @@ class BaseConnection:
             raw=self._raw,
         )
         return self._join(client)
+
+    def resume(self, client: Client) -> None:
+        """Carry ``client``, the same object, once the wire is up (an outbound link reopened).
+
+        Unlike :meth:`carry` (a saved state, no ``Connect``), this is a new
+        link for a party the application already knows: the client keeps its
+        id and attributes, and ``Connect`` fires again.
+        """
+        self.client = client
+
+    def _rejoin(self, client: Client, address: tuple[Any, ...]) -> None:
+        client.connection = self
+        client.address = address
+        client.connected = True
+        client.connected_at = time.time()
+        self._encoding = client.encoding
+        self._raw = client.raw
+        self.share_key = (self.kind, self._encoding)
 
     def adopt(self, state: dict[str, Any]) -> Client:
         """Take on a client saved by :meth:`Client.snapshot`: no ``Connect``.
@@ -350,8 +377,9 @@ class BaseConnection:
         return None
 
     def refuse(self, reason: str) -> None:
-        """Tell the peer why it is turned away, then close."""
-        self.write_bytes(self.prepare(reason + "\r\n"))
+        """Tell the peer why it is turned away, then close (a remote server is not told)."""
+        if not self.server.outbound:
+            self.write_bytes(self.prepare(reason + "\r\n"))
         self.close()
 
     def snapshot(self) -> dict[str, Any]:
@@ -413,6 +441,12 @@ class BaseConnection:
                             self._put(out)
                 if batch.dirty:
                     batch.schedule()
+
+    def end_line(self) -> None:
+        """The peer marked its unfinished line as a prompt (telnet GA/EOR): deliver it now."""
+        if self._raw or self.closing or not self._framer.buffered:
+            return
+        self.receive_line(self._framer.take_partial())
 
     def receive_line(self, line: bytes) -> None:
         """One whole line from a message transport (no framing needed)."""
@@ -506,6 +540,8 @@ class BaseConnection:
         self.log_limited(
             "too_long", logging.WARNING, "%r sent a line over %d bytes; discarded", client, limit
         )
+        if self.server.outbound:
+            return  # a remote server would take the notice for a command
         prompt = client.prompt_text
         client.write(f"Line too long (over {limit} bytes); it was ignored.")
         if prompt is not None:
@@ -637,9 +673,12 @@ class BaseConnection:
         self._held = None
         if self.client is not None:
             self.client.connected = False
-        self.write_bytes(
-            self.prepare("\r\n*** Disconnected: output was not being read fast enough. ***\r\n")
-        )
+        if not self.server.outbound:  # (a remote server would take it for a command)
+            self.write_bytes(
+                self.prepare(
+                    "\r\n*** Disconnected: output was not being read fast enough. ***\r\n"
+                )
+            )
         self.close()
         self._release()
 
@@ -696,6 +735,7 @@ class BaseConnection:
         self.closing = True
         if self.ended is None:
             self.ended = "closed by the service"
+            self.hung_up = True
         self.close_transport()
         # A peer that never reads must not hold the socket open forever.
         self._close_timer = asyncio.get_running_loop().call_later(
@@ -720,6 +760,7 @@ class BaseConnection:
         """Close at once, dropping anything not yet sent."""
         self._held = None
         self._out = None
+        self.hung_up = True
         if not self.is_lost:
             self.closing = True
             self.abort_transport()

@@ -19,10 +19,11 @@ import socket
 from collections.abc import Callable
 from typing import Any, Final, cast
 
+from ..endpoints import Endpoint
 from ..server import Server
 from .base import BaseConnection, Host
 
-__all__ = ["BACKLOG", "StreamListener", "open_tcp_listener"]
+__all__ = ["BACKLOG", "StreamListener", "bind_addresses", "open_tcp_listener"]
 
 log = logging.getLogger("hubbub.transport")
 
@@ -49,20 +50,38 @@ Factory = Callable[[], BaseConnection]
 
 
 class StreamListener:
-    """One or more listening sockets (one per address a host name resolves to)."""
+    """One or more listening sockets (one per address a host name resolves to).
+
+    The accept loop is the same for every stream socket; what differs by
+    family (how a peer's address reads, what closing leaves behind) is in
+    :meth:`peer` and :meth:`close`, which a subclass may extend.
+    """
 
     def __init__(
-        self, host: Host, server: Server, sockets: list[socket.socket], factory: Factory
+        self,
+        host: Host,
+        server: Server,
+        sockets: list[socket.socket],
+        factory: Factory,
+        address: tuple[Any, ...] | str | None = None,
     ) -> None:
         self.host = host
         self.server = server
         self.sockets = sockets
         self.factory = factory
-        self.address: tuple[Any, ...] = tuple(sockets[0].getsockname()[:2])
+        #: What ``server.address`` says: (host, port) by default.
+        self.address: tuple[Any, ...] | str = (
+            tuple(sockets[0].getsockname()[:2]) if address is None else address
+        )
         self._loop = asyncio.get_running_loop()
         self._starting: set[asyncio.Task[Any]] = set()
         self._starved = False  # out of descriptors: accepting is paused
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
 
     def start(self) -> None:
         for sock in self.sockets:
@@ -76,6 +95,10 @@ class StreamListener:
         for sock in self.sockets:
             self._loop.remove_reader(sock.fileno())
             sock.close()
+
+    def peer(self, address: Any) -> tuple[Any, ...]:
+        """A peer's address as ``client.address`` gives it: (host, port)."""
+        return tuple(address[:2]) if isinstance(address, tuple) else (str(address), 0)
 
     # ---------------------------------------------------------------- accepting
     def _accept(self, sock: socket.socket) -> None:
@@ -99,8 +122,7 @@ class StreamListener:
 
     def _accepted(self, conn: socket.socket, address: Any) -> None:
         conn.setblocking(False)
-        peer = tuple(address[:2]) if isinstance(address, tuple) else (str(address), 0)
-        refusal = self.host.admit(self.server, peer)
+        refusal = self.host.admit(self.server, self.peer(address))
         if refusal is not None:
             # Told in one line and closed; nothing else is made for this peer.
             with contextlib.suppress(OSError):
@@ -153,32 +175,51 @@ class StreamListener:
             self._accept(sock)
 
 
-async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> StreamListener:
-    """Bind ``server.endpoint``'s host and port (every address it resolves to) and listen."""
-    endpoint = server.endpoint
+async def bind_addresses(
+    endpoint: Endpoint, kind: int, prepare: Callable[[socket.socket], None]
+) -> list[socket.socket]:
+    """Non-blocking sockets of ``kind`` bound to every address ``endpoint``'s host resolves to.
+
+    ``prepare`` sets options on each before it is bound. With port 0, every
+    address gets the port the first one was given.
+    """
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(
-        endpoint.host, endpoint.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        endpoint.host, endpoint.port, type=kind, flags=socket.AI_PASSIVE
     )
     sockets: list[socket.socket] = []
     seen: set[Any] = set()
     try:
-        port = endpoint.port
-        for family, kind, proto, _, address in infos:
+        for family, type_, proto, _, address in infos:
             if address in seen:
                 continue
             seen.add(address)
-            sock = socket.socket(family, kind, proto)
+            sock = socket.socket(family, type_, proto)
             sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setblocking(False)
+            prepare(sock)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if port == 0 and len(sockets) > 1:
-                # Every address of a name gets the port the first one was given.
+            if endpoint.port == 0 and len(sockets) > 1:
                 address = (address[0], sockets[0].getsockname()[1], *address[2:])
             sock.bind(address)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _reuse_address(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+
+async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> StreamListener:
+    """Bind ``server.endpoint``'s host and port (every address it resolves to) and listen."""
+    sockets = await bind_addresses(server.endpoint, socket.SOCK_STREAM, _reuse_address)
+    try:
+        for sock in sockets:
             sock.listen(BACKLOG)
-            sock.setblocking(False)
     except BaseException:
         for sock in sockets:
             sock.close()

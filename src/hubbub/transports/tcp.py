@@ -7,7 +7,7 @@ protocol callback per read, no task per connection and none per line.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Any, cast
 
 from ..server import Server
 from .base import BaseConnection, Host
@@ -31,9 +31,11 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.send_wire = self.transport.write
-        peer = transport.get_extra_info("peername")
-        address = tuple(peer[:2]) if isinstance(peer, tuple) else (str(peer or "?"), 0)
-        self.start(address)
+        self.start(self.peer(transport.get_extra_info("peername")))
+
+    def peer(self, peername: Any) -> tuple[Any, ...]:
+        """The peer's address as ``client.address`` gives it: (host, port)."""
+        return tuple(peername[:2]) if isinstance(peername, tuple) else (str(peername or "?"), 0)
 
     # asyncio calls the line stage directly: one call less per packet.
     data_received = BaseConnection.receive_bytes

@@ -65,12 +65,29 @@ class TelnetConnection(StreamConnection):
         proto = self.telnet
         data = proto.receive_data(data)
         if proto.pending:
-            self._protocol_output()
+            prompts = self._protocol_output()
+            if prompts:
+                self._prompted(data, prompts)
+                return
         if data:
             self.receive_bytes(data)
 
-    def _protocol_output(self) -> None:
-        """Act on the records the protocol produced, and send its replies."""
+    def _prompted(self, data: bytes, ends: list[int]) -> None:
+        """Data with prompts in it (client role): each prompt's line is delivered where it ends."""
+        start = 0
+        for at in ends:
+            if at > start:
+                self.receive_bytes(data[start:at])
+                start = at
+            self.end_line()
+        if start < len(data):
+            self.receive_bytes(data[start:])
+
+    def _protocol_output(self) -> list[int] | None:
+        """Act on the records the protocol produced, and send its replies.
+
+        Returns where prompts ended in the data (client role), if any did.
+        """
         proto = self.telnet
         records = proto.events_received()
         reply = proto.data_to_send()
@@ -78,19 +95,25 @@ class TelnetConnection(StreamConnection):
             self.send_prepared(reply)
         client = self.client
         if client is None:
-            return
+            return None
         trigger = self.host.dispatcher.trigger
+        prompts: list[int] | None = None
         for record in records:
             make = RECORD_EVENTS.get(type(record))
             if make is not None:
                 log.debug("%r telnet: %s", client, record)
                 trigger(make(client, record))
+            elif type(record) is telnet.Prompt:
+                if prompts is None:
+                    prompts = []
+                prompts.append(record.at)
             elif isinstance(record, telnet.ProtocolError):
                 self.log_limited(
                     "telnet", logging.INFO, "%r telnet protocol error: %s", client, record.message
                 )
             else:
                 log.debug("%r telnet: %s", client, record)
+        return prompts
 
     # --- output --------------------------------------------------------------------
     def send_text(self, text: str, prompt: bool = False) -> None:
@@ -112,6 +135,8 @@ class TelnetConnection(StreamConnection):
     # --- modes -----------------------------------------------------------------------
     def set_echo(self, enabled: bool) -> None:
         super().set_echo(enabled)
+        if self.server.outbound:
+            return  # a client role proposes nothing (see protocols/telnet/client.py)
         # We "will echo" and then never do: the client stops echoing locally.
         self.telnet.request_local(telnet.ECHO, not enabled)
         if self.telnet.pending:

@@ -8,6 +8,7 @@ listener chooses its options with an :class:`OptionSet`.
 from __future__ import annotations
 
 from .binary import Binary
+from .client import client_options
 from .codes import (
     AO,
     AYT,
@@ -42,7 +43,7 @@ from .codes import (
 from .echo import Echo
 from .naws import Naws, WindowSize
 from .option import Option, OptionSet
-from .protocol import Command, OptionChanged, ProtocolError, Record, TelnetProtocol
+from .protocol import Command, OptionChanged, Prompt, ProtocolError, Record, TelnetProtocol
 from .sga import Sga
 from .ttype import TerminalType, Ttype
 
@@ -82,6 +83,7 @@ __all__ = [
     "Option",
     "OptionChanged",
     "OptionSet",
+    "Prompt",
     "ProtocolError",
     "Record",
     "Sga",
@@ -89,6 +91,7 @@ __all__ = [
     "TerminalType",
     "Ttype",
     "WindowSize",
+    "client_options",
     "default_options",
     "escape",
 ]

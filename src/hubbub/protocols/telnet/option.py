@@ -47,11 +47,16 @@ class OptionSet:
 
     Built once per listener and shared by its connections; option codes not
     in the set are refused (DONT / WONT) whatever the peer offers.
+
+    ``prompts`` is for the client role (a link hubbub opens to a server):
+    ``IAC GA`` and ``IAC EOR`` from the peer then end its prompt, reported as
+    :class:`~hubbub.protocols.telnet.records.Prompt` records.
     """
 
-    __slots__ = ("by_code", "defaults", "opening")
+    __slots__ = ("by_code", "defaults", "opening", "prompts")
 
-    def __init__(self, options: Iterable[Option]) -> None:
+    def __init__(self, options: Iterable[Option], *, prompts: bool = False) -> None:
+        self.prompts = prompts
         self.by_code: dict[int, Option] = {}
         for option in options:
             if option.code in self.by_code:

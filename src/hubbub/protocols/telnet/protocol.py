@@ -1,4 +1,4 @@
-"""Sans-IO telnet for the server side: bytes in, application bytes and records out.
+"""Sans-IO telnet, server and client role: bytes in, application bytes and records out.
 
 The transport hands every packet to :meth:`TelnetProtocol.receive_data`, which
 returns the application data with every telnet command removed; then, when
@@ -17,22 +17,23 @@ from __future__ import annotations
 
 from typing import Any, Final, TypeAlias
 
-from .codes import AYT, DO, DONT, EC, EL, IAC, SB, SE, WILL, WONT
+from .codes import AYT, DO, DONT, EC, EL, EOR, GA, IAC, SB, SE, WILL, WONT
 from .naws import WindowSize
 from .option import LOCAL_WANTED, REMOTE_WANTED, Option, OptionSet
-from .records import Command, OptionChanged, ProtocolError
+from .records import Command, OptionChanged, Prompt, ProtocolError
 from .ttype import TerminalType
 
 __all__ = [
     "Command",
     "OptionChanged",
+    "Prompt",
     "ProtocolError",
     "Record",
     "TelnetProtocol",
 ]
 
 
-Record: TypeAlias = OptionChanged | Command | ProtocolError | WindowSize | TerminalType
+Record: TypeAlias = OptionChanged | Command | ProtocolError | Prompt | WindowSize | TerminalType
 
 # --- parser states ------------------------------------------------------------------
 _DATA: Final = 0  # application data
@@ -61,6 +62,8 @@ _REMOTE: Final[_Side] = (3, 1 << 5, REMOTE_WANTED, DO, DONT)
 # so the line editor sees them in their place.
 _INLINE: Final = {EC: b"\x08", EL: b"\x15"}
 _IAC_BYTE: Final = b"\xff"
+# In the client role (OptionSet.prompts) these end a server's prompt.
+_PROMPT_MARKS: Final = frozenset({GA, EOR})
 _AYT_REPLY: Final = b"\r\n[Yes]\r\n"
 
 
@@ -144,6 +147,8 @@ class TelnetProtocol:
                     self._state = _SB_OPT
                 elif b in _INLINE:
                     out.append(_INLINE[b])
+                elif b in _PROMPT_MARKS and self._options.prompts:
+                    self.emit(Prompt(sum(map(len, out))))  # where the prompt ends
                 else:
                     self._command(b)
             elif state == _NEG:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .codes import COMMAND_NAMES, OPTION_NAMES
 
-__all__ = ["Command", "OptionChanged", "ProtocolError"]
+__all__ = ["Command", "OptionChanged", "Prompt", "ProtocolError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +38,15 @@ class ProtocolError:
     """Malformed input that was dropped; for the operator's log, never the application."""
 
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """The peer ended a prompt (``IAC GA`` or ``IAC EOR``); client role only.
+
+    ``at`` is where, counted in bytes of the application data returned by the
+    same :meth:`~hubbub.protocols.telnet.TelnetProtocol.receive_data` call: the
+    unfinished line up to there is the prompt.
+    """
+
+    at: int
