@@ -194,6 +194,7 @@ class Scenario:
     transport: str = "tcp"  # "tcp" | "tls" | "unix": what the servers listen on
     servers: tuple[str, ...] = ()  # the servers that run it; empty: every one that can
     params: str = ""  # the scenario whose load parameters it takes; empty: its own
+    rounds_factor: int = 1  # runs this many times the run's rounds (a noisy, paired ratio)
 
     def runs(self, spec: ServerSpec) -> bool:
         """Whether ``spec`` takes part in this scenario."""
@@ -289,6 +290,7 @@ SCENARIOS: list[Scenario] = [
         baseline="hubbub-tcp",
         same_loop=True,
         servers=(*HUBBUB_PAIR, "hubbub-tcp-limits", "hubbub-tcp-limits-uvloop"),
+        rounds_factor=2,
     ),
 ]
 
@@ -344,8 +346,8 @@ FULL_PARAMS: dict[str, dict[str, Any]] = {
     # Inside the default limits: 16 connections per source address (at most 32
     # held and a burst of 20 opened per IP), 40 lines/s per client (50 allowed).
     "limits": {
-        "warmup": 1.0,
-        "duration": 4.0,
+        "warmup": 0.5,
+        "duration": 3.0,
         "connections": 1000,
         "per_source": 16,
         "rate": 40,
@@ -363,6 +365,11 @@ SMOKE_SIZES: dict[str, dict[str, Any]] = {
     "idle": {"connections": 500, "settle": 0.05},
     "limits": {"connections": 40, "warmup": 0.05, "duration": 0.3},
 }
+
+
+def rounds_of(scen: Scenario, rounds: int) -> int:
+    """How many rounds ``scen`` runs in a run of ``rounds`` rounds."""
+    return rounds * scen.rounds_factor
 
 
 def scenario_params(name: str, smoke: bool) -> dict[str, Any]:
@@ -723,7 +730,7 @@ def run_net(
     results: Results,
     servers: list[ServerSpec],
     scenarios: list[str],
-    rounds: int,
+    base_rounds: int,
     smoke: bool,
     loadgen: LoadGen,
     log: Any,
@@ -763,6 +770,7 @@ def run_net(
     for scen in plan:
         errors = results.errors.setdefault(scen.name, {})
         skipped = results.skipped.setdefault(scen.name, {})
+        rounds = rounds_of(scen, base_rounds)
         for rnd in range(rounds):
             for spec in servers:
                 if spec.name in errors or spec.name in skipped:
