@@ -252,6 +252,8 @@ async def test_a_link_comes_back_as_the_same_client(start: Start) -> None:
     link.write("dropped while down")  # harmless
     with pytest.raises(hubbub.Disconnected):
         await link.flush()
+    with pytest.raises(hubbub.Disconnected):
+        await link.start_tls()  # nothing to upgrade while the link is down
 
     again = hubbub.Service(listen=[f"tcp://127.0.0.1:{port}"])
     again.listen(events.Receive, lambda e: e.client.write(f"again: {e.data}"))

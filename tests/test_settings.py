@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # UDP
     "max_datagram_size": 8192,
     "line_editing": True,
+    # TLS
+    "tls_cert": "",
+    "tls_key": "",
+    "tls_handshake_timeout": 10.0,
+    "tls_sniff_timeout": 0.3,
 }
 
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from . import events
 from .client import Client
-from .errors import Disconnected, HubbubError, ListenError, SettingsError, Unreachable
+from .errors import (
+    Disconnected,
+    HubbubError,
+    ListenError,
+    SettingsError,
+    TLSError,
+    Unreachable,
+)
 from .events import Event
 from .handler import Handler
 from .server import Remote, Server
@@ -30,6 +37,7 @@ __all__ = [
     "Service",
     "Settings",
     "SettingsError",
+    "TLSError",
     "Unreachable",
     "__version__",
     "events",

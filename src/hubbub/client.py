@@ -74,6 +74,9 @@ class Connection(Protocol):
     def snapshot(self) -> dict[str, Any]:
         """The transport's own state (negotiated options, a partial line) as JSON data."""
 
+    def start_tls(self) -> Awaitable[None]:
+        """Upgrade the connection to TLS in place (STARTTLS)."""
+
 
 class InputQueue(Protocol):
     """What the dispatcher's per-client inbox offers :meth:`Client.read`."""
@@ -127,6 +130,8 @@ STATE_DEFAULTS: dict[str, Any] = {
     "width": None,
     "height": None,
     "prompt_text": None,
+    "transport": "tcp",
+    "secure": False,
 }
 
 
@@ -155,8 +160,10 @@ class Client:
         "inbox",
         "newline",
         "prompt_text",
+        "secure",
         "server",
         "terminal",
+        "transport",
         "width",
     )
 
@@ -170,6 +177,8 @@ class Client:
         newline: str = "\r\n",
         raw: bool = False,
         client_id: str | None = None,
+        transport: str = "tcp",
+        secure: bool = False,
     ) -> None:
         self.id: str = client_id or new_id()
         self.address = address
@@ -195,6 +204,11 @@ class Client:
         self._groups: set[str] | None = None
         #: The service's group index while the service lists this client (hubbub's own).
         self.group_index: GroupIndex | None = None
+        #: What the connection is now: tcp, tls, telnet, telnets, unix, ws, wss
+        #: (hubbub's own; STARTTLS turns tcp into tls and telnet into telnets).
+        self.transport = transport
+        #: True while the connection is encrypted (TLS); hubbub's own.
+        self.secure = secure
 
     if TYPE_CHECKING:
         # Applications set their own attributes on clients (client.username);
@@ -271,6 +285,24 @@ class Client:
         """
         inbox: InputQueue = self.inbox
         return inbox.read()
+
+    async def start_tls(self) -> None:
+        """Encrypt this client's connection from now on (STARTTLS), in place.
+
+        Call it after telling the client to begin its handshake: output
+        written before the call goes out in plain, later output encrypted.
+        The same client (id, handlers, partial input) carries on, now with
+        ``secure`` True and ``transport`` "tls" or "telnets". Raises
+        :class:`hubbub.TLSError` if the client is already secure or its
+        transport or listener cannot do TLS (the client is left as it was),
+        and :class:`hubbub.Disconnected` if the client is gone or its
+        handshake failed (the connection is then closed).
+        """
+        if not self.connected:
+            from .errors import Disconnected
+
+            raise Disconnected()
+        await self.connection.start_tls()
 
     # --- modes --------------------------------------------------------------
 
@@ -385,6 +417,8 @@ class Client:
             "width": self.width,
             "height": self.height,
             "prompt_text": self.prompt_text,
+            "transport": self.transport,
+            "secure": self.secure,
             "session": dict(self._session or {}),
             "groups": sorted(self._groups) if self._groups else [],
         }
@@ -424,6 +458,8 @@ class Client:
             newline=state.get("newline", STATE_DEFAULTS["newline"]),
             raw=bool(state.get("raw", False)),
             client_id=state["id"],
+            transport=str(state.get("transport", STATE_DEFAULTS["transport"])),
+            secure=bool(state.get("secure", False)),
         )
         client._echo = bool(state.get("echo", True))
         client.connected_at = float(state.get("connected_at", client.connected_at))

@@ -102,6 +102,10 @@ def parse_url(url: str) -> Endpoint:
             raw = True
         elif value not in _FALSE:
             raise ValueError(f"bad listen URL {url!r}: raw={options['raw']!r} is not 1 or 0")
+    if options.get("tls", "off").lower() not in ("auto", "off"):
+        raise ValueError(f"bad listen URL {url!r}: tls={options['tls']!r} is not auto or off")
+    if "" in (options.get("cert"), options.get("key")):
+        raise ValueError(f"bad listen URL {url!r}: cert= and key= need a file's path")
     return Endpoint(
         url=url,
         scheme=scheme_name,

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["Disconnected", "HubbubError", "ListenError", "SettingsError", "Unreachable"]
+__all__ = [
+    "Disconnected",
+    "HubbubError",
+    "ListenError",
+    "SettingsError",
+    "TLSError",
+    "Unreachable",
+]
 
 
 class HubbubError(Exception):
@@ -22,6 +29,10 @@ class SettingsError(HubbubError, ValueError):
 
 class ListenError(HubbubError, OSError):
     """A listener could not be opened (bad URL, port in use, …)."""
+
+
+class TLSError(HubbubError):
+    """TLS cannot be started on this client (already secure, or no way to); it is unchanged."""
 
 
 class Unreachable(HubbubError, ConnectionError):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from . import events
 from .client import Client
-from .errors import Disconnected, Unreachable
+from .errors import Disconnected, TLSError, Unreachable
 from .log_limit import LogLimit
 from .server import Remote
 from .transports.base import BaseConnection
@@ -151,6 +151,9 @@ class Waiting:
 
     def set_echo(self, enabled: bool) -> None:
         pass
+
+    def start_tls(self) -> Awaitable[None]:
+        raise TLSError(f"{self.client!r}: its link is down; there is nothing to upgrade")
 
     def set_raw(self, raw: bool) -> None:
         pass

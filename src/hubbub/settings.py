@@ -128,6 +128,19 @@ def _log_level(value: Any, text: bool) -> str:
     raise ValueError(f"{value!r} is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
 
 
+def _path(value: Any, text: bool) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a file's path")
+    return value
+
+
+def _positive_seconds(value: Any, text: bool) -> float:
+    seconds = _seconds(value, text)
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a number of seconds > 0")
+    return seconds
+
+
 def _choice(*choices: str) -> Callable[[Any, bool], str]:
     def check(value: Any, text: bool) -> str:
         if value not in choices:
@@ -169,6 +182,15 @@ FIELDS: dict[str, _Field] = {
         _bool,
         "apply backspace/delete/^U/^W to input lines and drop other control characters",
     ),
+    # TLS
+    "tls_cert": _Field("", _path, "PEM certificate (chain) file for TLS listeners and STARTTLS"),
+    "tls_key": _Field("", _path, "PEM private key file (unset: the key is in tls_cert's file)"),
+    "tls_handshake_timeout": _Field(
+        10.0, _positive_seconds, "seconds a TLS handshake may take before the peer is closed"
+    ),
+    "tls_sniff_timeout": _Field(
+        0.3, _seconds, "seconds ?tls=auto waits for a TLS handshake before serving plainly"
+    ),
 }
 
 
@@ -187,6 +209,10 @@ class Settings:
     # UDP
     max_datagram_size: int
     line_editing: bool
+    tls_cert: str
+    tls_key: str
+    tls_handshake_timeout: float
+    tls_sniff_timeout: float
     _source: dict[str, str]
 
     def __init__(self) -> None:

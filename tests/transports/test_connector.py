@@ -87,6 +87,7 @@ async def test_tls_link_verified_with_a_given_ca(
     service.listen(events.Receive, lambda e: received.append(e.data))
     async with RawRemote(ssl=server_tls, greeting=b"secure hello\r\n") as remote:
         link = await service.connect(remote.url("tls", f"ca={ca_file}"))
+        assert (link.transport, link.secure) == ("tls", True)
         await until(lambda: received == ["secure hello"])
         peer = await remote.next_peer()
         link.write("over tls")
@@ -137,7 +138,8 @@ async def test_telnets_negotiates_over_tls(
 ) -> None:
     service = await start()
     async with RawRemote(ssl=server_tls, greeting=bytes((IAC, DO, NAWS))) as remote:
-        await service.connect(remote.url("telnets", f"ca={ca_file}"))
+        link = await service.connect(remote.url("telnets", f"ca={ca_file}"))
+        assert (link.transport, link.secure) == ("telnets", True)
         peer = await remote.next_peer()
         answer = bytes((IAC, WILL, NAWS, IAC, SB, NAWS, 0, 80, 0, 24, IAC, SE))
         assert await peer.read_exactly(len(answer)) == answer
@@ -177,6 +179,7 @@ async def test_unix_link(start: Start, tmp_path: Path) -> None:
     async with RawRemote(path=path, greeting=b"over a unix socket\n") as remote:
         link = await service.connect(remote.url("unix"))
         assert link.server.address == (path,)
+        assert (link.transport, link.secure) == ("unix", False)
         await until(lambda: received == ["over a unix socket"])
         peer = await remote.next_peer()
         link.write("back")

@@ -46,14 +46,17 @@ class Listener(Protocol):
 
 
 SCHEMES: dict[str, Scheme] = {
-    "tcp": Scheme("tcp", "hubbub.transports.tcp", frozenset({"raw"})),
-    "telnet": Scheme("telnet", "hubbub.transports.telnet"),
+    "tcp": Scheme("tcp", "hubbub.transports.tcp", frozenset({"raw", "tls", "cert", "key"})),
+    "telnet": Scheme("telnet", "hubbub.transports.telnet", frozenset({"tls", "cert", "key"})),
+    # TLS is a layer under tcp and telnet (see tls.py): the same modules serve it.
+    "tls": Scheme("tls", "hubbub.transports.tcp", frozenset({"raw", "cert", "key"})),
+    "telnets": Scheme("telnets", "hubbub.transports.telnet", frozenset({"cert", "key"})),
     "unix": Scheme("unix", "hubbub.transports.unix", frozenset({"raw"}), path=True),
     "udp": Scheme("udp", "hubbub.transports.udp", clients=False),
 }
 
 #: Schemes of the contract that are not served yet: a clear error, not "unknown".
-PLANNED = frozenset({"telnets", "tls", "ws", "wss"})
+PLANNED = frozenset({"ws", "wss"})
 
 
 async def open_listener(host: Host, server: Server) -> Listener:

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 from ..client import Client
 from ..dispatch import Dispatcher, Inbox
-from ..errors import Disconnected
+from ..errors import Disconnected, TLSError
 from ..log_limit import LogLimit
 from ..protocols.editing import edit_line
 from ..protocols.lines import TOO_LONG, LineBuffer, LineTooLong
@@ -149,6 +149,8 @@ class BaseConnection:
 
     #: The transport's name, as ``client.transport`` will give it.
     kind: ClassVar[str] = "stream"
+    #: ``client.transport`` once the connection is encrypted ("" if it cannot be).
+    secure_kind: ClassVar[str] = ""
 
     __slots__ = (
         "_backlog",
@@ -180,6 +182,7 @@ class BaseConnection:
         "hung_up",
         "inbox",
         "is_lost",
+        "secure",
         "send_wire",
         "server",
         "share_key",
@@ -206,6 +209,8 @@ class BaseConnection:
         #: called before anything else ended it, or :meth:`abort`): an outbound
         #: link closed so is not reopened.
         self.hung_up = False
+        #: True while the wire is encrypted (TLS); set before the client is made.
+        self.secure = False
         self._receive = host.dispatcher.receive
         self._framer = LineBuffer(settings.max_line_length)
         self._editing = settings.line_editing
@@ -274,12 +279,21 @@ class BaseConnection:
     def opened(self) -> None:
         """The wire is there, the client not yet (telnet sends its proposals here)."""
 
+    async def start_tls(self) -> None:
+        """Upgrade to TLS in place (STARTTLS); transports that cannot raise TLSError."""
+        raise TLSError(f"a {self.kind} connection cannot start TLS")
+
     def transport_state(self) -> dict[str, Any]:
         """State of the concrete transport to save with the client (options…)."""
         return {}
 
     def restore_transport_state(self, saved: dict[str, Any]) -> None:
         """Take back what :meth:`transport_state` gave."""
+
+    @property
+    def transport_name(self) -> str:
+        """What the connection is now, as ``client.transport`` gives it."""
+        return self.secure_kind if self.secure else self.kind
 
     # ============================================================ the client
     def carry(self, state: dict[str, Any]) -> None:
@@ -315,6 +329,8 @@ class BaseConnection:
             encoding=self._encoding,
             newline=settings.newline,
             raw=self._raw,
+            transport=self.transport_name,
+            secure=self.secure,
         )
         return self._join(client)
 
@@ -329,6 +345,8 @@ class BaseConnection:
 
     def _rejoin(self, client: Client, address: tuple[Any, ...]) -> None:
         client.connection = self
+        client.transport = self.transport_name
+        client.secure = self.secure
         client.address = address
         client.connected = True
         client.connected_at = time.time()
@@ -682,6 +700,31 @@ class BaseConnection:
         self.close()
         self._release()
 
+    def hold_output(self) -> None:
+        """The wire is about to be replaced (STARTTLS): queue output until :meth:`release_output`.
+
+        What was written before goes to the current wire first, in order.
+        """
+        self._write_out()
+        self.writing_paused()
+
+    def _write_out(self) -> None:
+        """Hand the wire everything held and queued, at once."""
+        self.uncork()
+        out = self._out
+        if out:
+            self._out = None
+            self._out_size = 0
+            self.write_bytes(b"".join(out))
+
+    def release_output(self) -> None:
+        """The new wire is up: keep reads paused if they were, send what was queued."""
+        if self._paused:
+            self.pause_reading()
+        if self._drain:
+            self.watch_drain(True)
+        self.writing_resumed()
+
     async def flush(self) -> None:
         """Wait until everything queued has been handed to the operating system."""
         self.uncork()
@@ -726,12 +769,7 @@ class BaseConnection:
         """Send what is held and queued, then close; cut off after ``close_timeout``."""
         if self.closing or self.is_lost:
             return
-        self.uncork()
-        out = self._out
-        if out:
-            self._out = None
-            self._out_size = 0
-            self.write_bytes(b"".join(out))
+        self._write_out()
         self.closing = True
         if self.ended is None:
             self.ended = "closed by the service"

@@ -31,6 +31,7 @@ from ..protocols import telnet
 from .base import BaseConnection, Host
 from .tcp import StreamConnection
 from .telnet import TelnetConnection
+from .unix import UnixConnection
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -193,8 +194,12 @@ async def open_connection(
         connection: BaseConnection
         if options is not None:
             connection = TelnetConnection(host, remote, options)
+        elif dialable.path:
+            connection = UnixConnection(host, remote)
         else:
             connection = StreamConnection(host, remote)
+        # Known before the wire is up, so the client's transport says tls/telnets.
+        connection.secure = dialable.tls
         if client is not None:
             connection.resume(client)
         made.append(connection)

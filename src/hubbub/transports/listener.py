@@ -22,6 +22,7 @@ from typing import Any, Final, cast
 from ..endpoints import Endpoint
 from ..server import Server
 from .base import BaseConnection, Host
+from .tls import ListenerTLS, listener_tls
 
 __all__ = ["BACKLOG", "StreamListener", "bind_addresses", "open_tcp_listener"]
 
@@ -69,6 +70,8 @@ class StreamListener:
         self.server = server
         self.sockets = sockets
         self.factory = factory
+        #: What this listener does with TLS (tls.py), or None when it has none.
+        self.tls: ListenerTLS | None = None
         #: What ``server.address`` says: (host, port) by default.
         self.address: tuple[Any, ...] | str = (
             tuple(sockets[0].getsockname()[:2]) if address is None else address
@@ -122,7 +125,8 @@ class StreamListener:
 
     def _accepted(self, conn: socket.socket, address: Any) -> None:
         conn.setblocking(False)
-        refusal = self.host.admit(self.server, self.peer(address))
+        peer = self.peer(address)
+        refusal = self.host.admit(self.server, peer)
         if refusal is not None:
             # Told in one line and closed; nothing else is made for this peer.
             with contextlib.suppress(OSError):
@@ -131,26 +135,35 @@ class StreamListener:
             return
         if conn.family in (socket.AF_INET, socket.AF_INET6):
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        task = self._loop.create_task(self._connect(conn))
+        task = self._loop.create_task(self._connect(conn, peer))
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
 
-    async def _connect(self, conn: socket.socket) -> None:
+    async def _connect(self, conn: socket.socket, peer: tuple[Any, ...]) -> None:
         made: list[BaseConnection] = []
+        tls = self.tls
+        secure = False
 
         def make() -> BaseConnection:
             connection = self.factory()
             # It holds a place admit() reserved, until it becomes a client.
             connection.admitted = True
+            connection.secure = secure
             made.append(connection)
             return connection
 
         try:
+            secure = tls is not None and await tls.wanted(conn)  # handshake, sniff, or plain
             # Every connection class is also an asyncio protocol (see tcp.py).
             protocol = cast(Callable[[], asyncio.Protocol], make)
-            await self._loop.connect_accepted_socket(protocol, conn)
-        except OSError as exc:  # the peer reset before the transport was made
-            log.debug("connection on %s lost while being set up: %s", self.server.url, exc)
+            await self._loop.connect_accepted_socket(
+                protocol, conn, **(tls.handshake if tls is not None and secure else {})
+            )
+        except OSError as exc:  # the peer reset, or its TLS handshake failed
+            if tls is not None and secure:
+                tls.failed(peer, exc)
+            else:
+                log.debug("connection on %s lost while being set up: %s", self.server.url, exc)
             conn.close()
             if not made or made[0].admitted:
                 self.host.arrived(self.server)
@@ -216,6 +229,7 @@ def _reuse_address(sock: socket.socket) -> None:
 
 async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> StreamListener:
     """Bind ``server.endpoint``'s host and port (every address it resolves to) and listen."""
+    tls = listener_tls(host, server)  # a certificate problem stops the start here
     sockets = await bind_addresses(server.endpoint, socket.SOCK_STREAM, _reuse_address)
     try:
         for sock in sockets:
@@ -225,5 +239,6 @@ async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> Str
             sock.close()
         raise
     listener = StreamListener(host, server, sockets, factory)
+    listener.tls = tls
     listener.start()
     return listener

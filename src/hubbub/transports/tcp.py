@@ -1,4 +1,4 @@
-"""``tcp://``: lines (or raw chunks) over a plain TCP socket.
+"""``tcp://`` (and ``tls://``): lines (or raw chunks) over a TCP socket.
 
 Thin asyncio glue over :class:`~hubbub.transports.base.BaseConnection`: one
 protocol callback per read, no task per connection and none per line.
@@ -10,6 +10,7 @@ import asyncio
 from typing import Any, cast
 
 from ..server import Server
+from . import tls
 from .base import BaseConnection, Host
 from .listener import StreamListener, open_tcp_listener
 
@@ -20,6 +21,7 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
     """One client on a stream socket."""
 
     kind = "tcp"
+    secure_kind = "tls"
 
     __slots__ = ("transport",)
 
@@ -48,6 +50,9 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.writing_resumed()
+
+    async def start_tls(self) -> None:
+        await tls.start_tls(self)
 
     # --- hooks of BaseConnection ---------------------------------------------------
     def send_text(self, text: str, prompt: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""``telnet://``: lines over TCP with telnet negotiation.
+"""``telnet://`` (and ``telnets://``): lines over TCP with telnet negotiation.
 
 The sans-IO :class:`~hubbub.protocols.telnet.TelnetProtocol` does the
 protocol; this module feeds it, escapes output, and turns what it reports
@@ -47,6 +47,7 @@ class TelnetConnection(StreamConnection):
     """One client speaking telnet."""
 
     kind = "telnet"
+    secure_kind = "telnets"
 
     __slots__ = ("telnet",)
 
