@@ -26,17 +26,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bench.runfiles import RunFiles
 from bench.runner import (
     LOADGEN_CPU,
     SCENARIOS,
     SERVERS,
     WORK,
     LoadGen,
-    ServerProcess,
     loadgen_command,
     pin,
     raise_nofile,
     scenario_params,
+    start_server,
 )
 
 # Seconds from sending the command to the load generator until sampling starts:
@@ -49,7 +50,9 @@ SETUP_S = {
     "accept": 0.5,
     "pingpong": 0.5,
     "idle": 0.5,
+    "limits": 2.0,
 }
+SETUP_DEFAULT_S = 1.0
 
 
 def self_times(collapsed: Path, top: int) -> list[tuple[str, int, float]]:
@@ -97,19 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown server {args.server!r} (see python -m bench --list)")
     scen = next(s for s in SCENARIOS if s.name == args.scenario)
     params: dict[str, Any] = dict(scenario_params(scen.name, smoke=False))
-    setup = SETUP_S[scen.name]
+    setup = SETUP_S.get(scen.name, SETUP_DEFAULT_S)
     params["warmup"] = setup + 0.5
     params["duration"] = args.seconds + 1.0
     args.out.mkdir(parents=True, exist_ok=True)
     collapsed = args.out / f"{scen.name}.txt"
 
     raise_nofile()
+    files = None if scen.transport == "tcp" else RunFiles.create()
     loadgen = LoadGen()
-    srv = ServerProcess(spec, scen.mode, WORK / "logs")
+    srv = start_server(spec, scen, files)
     result: dict[str, Any] = {}
     try:
-        port = srv.wait_port()
-        cmd = loadgen_command(srv, port, scen, params)
+        address = srv.wait_port()
+        cmd = loadgen_command(srv, address, scen, params, files)
         drive = threading.Thread(target=lambda: result.update(loadgen.run(cmd)))
         drive.start()
         drive.join(setup + 0.5)
@@ -128,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         srv.stop()
         loadgen.close()
+        if files is not None:
+            files.remove()
 
     metric = result.get(scen.metric)
     print(f"{spec.name} / {scen.name}: {scen.metric}={metric:,.0f} while sampled")

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import resource
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +49,18 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def server_run_time(pid: int) -> float:
+    """Seconds on a CPU so far of all of ``pid``'s threads, to the nanosecond (the
+    scheduler's own account, /proc/<pid>/task/*/schedstat), where ``server_cpu``
+    counts 10 ms clock ticks. Read where the server works a few seconds at a low
+    load and ticks would be too coarse."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat", "rb") as fh:
+            total += int(fh.read().split()[0])
+    return total / 1e9
+
+
 def server_rss(pid: int) -> int:
     """Resident set size of ``pid`` in bytes."""
     with open(f"/proc/{pid}/statm", "rb") as fh:
@@ -63,6 +76,7 @@ class Window:
     def start(self) -> None:
         self.t0 = time.perf_counter()
         self.s0 = server_cpu(self.pid)
+        self.r0 = server_run_time(self.pid)
         self.c0 = time.process_time()
 
     def stop(self) -> dict[str, float]:
@@ -70,6 +84,7 @@ class Window:
         return {
             "wall_s": wall,
             "server_cpu_s": server_cpu(self.pid) - self.s0,
+            "server_run_s": server_run_time(self.pid) - self.r0,
             "loadgen_cpu_pct": 100.0 * (time.process_time() - self.c0) / wall,
         }
 
@@ -213,6 +228,30 @@ class Interactive(Client):
             self.send(self.line, 1)
 
 
+class Paced(Client):
+    """A user at a prompt who types at a set pace: one line per packet, sent when
+    the pacer calls ``tick()`` and only if the previous line's echo is back."""
+
+    line = b"say hello world\r\n"
+
+    def __init__(self, stats: Stats, telnet: bool, rtt: RoundTrips) -> None:
+        super().__init__(stats, telnet)
+        self.rtt = rtt
+        self.sent_ns = 0
+
+    def tick(self) -> bool:
+        if self.received < self.sent:
+            return False
+        self.sent_ns = time.perf_counter_ns()
+        self.send(self.line, 1)
+        return True
+
+    def on_lines(self, data: bytes) -> None:
+        super().on_lines(data)
+        if self.rtt.measuring and self.sent_ns and self.received >= self.sent:
+            self.rtt.samples.append(time.perf_counter_ns() - self.sent_ns)
+
+
 class RoundTrips:
     def __init__(self) -> None:
         self.measuring = False
@@ -285,13 +324,46 @@ class BroadcastState:
 # --------------------------------------------------------------------------- helpers
 
 
+def tls_context(cafile: str) -> ssl.SSLContext:
+    """A client context trusting the run's throwaway CA; everything else (protocol
+    versions, ciphers) at the ``ssl`` module's defaults, the same for every server."""
+    context = TLS_CONTEXTS.get(cafile)
+    if context is None:
+        context = TLS_CONTEXTS[cafile] = ssl.create_default_context(cafile=cafile)
+    return context
+
+
+TLS_CONTEXTS: dict[str, ssl.SSLContext] = {}
+
+
+async def connect(factory: Any, cmd: dict[str, Any], source: str | None = None) -> Any:
+    """Open one connection to the server of ``cmd`` and return its protocol.
+
+    ``cmd["transport"]`` is ``tcp`` (the default), ``tls`` (with ``cmd["cafile"]``,
+    the CA the server's certificate is issued by) or ``unix`` (``cmd["path"]``).
+    ``source`` binds the client's address (another loopback address, so that a
+    server's per-IP limits see several peers).
+    """
+    loop = asyncio.get_running_loop()
+    transport = cmd.get("transport", "tcp")
+    if transport == "unix":
+        _, proto = await loop.create_unix_connection(factory, cmd["path"])
+        return proto
+    tls = tls_context(cmd["cafile"]) if transport == "tls" else None
+    local = (source, 0) if source else None
+    _, proto = await loop.create_connection(
+        factory, cmd["host"], cmd["port"], ssl=tls, local_addr=local
+    )
+    return proto
+
+
 async def open_many(
     factory: Any,
-    host: str,
-    port: int,
+    cmd: dict[str, Any],
     count: int,
     ping: bool = True,
     concurrency: int = CONNECT_CONCURRENCY,
+    sources: list[str] | None = None,
 ) -> tuple[list[Any], int]:
     """Open ``count`` connections with at most ``concurrency`` setups in flight.
 
@@ -299,17 +371,17 @@ async def open_many(
     connection only counts as open once the server has accepted it and served it
     (a client that only waits for its own connect() can outrun the server's
     accept loop, overflow the listen backlog and then stall on SYN retransmits).
+    With ``sources``, connection ``i`` binds the address ``sources[i]``.
     """
-    loop = asyncio.get_running_loop()
     sem = asyncio.Semaphore(concurrency)
     failures = 0
 
-    async def one() -> Any:
+    async def one(i: int) -> Any:
         nonlocal failures
         async with sem:
             for _attempt in range(5):
                 try:
-                    _, proto = await loop.create_connection(factory, host, port)
+                    proto = await connect(factory, cmd, sources[i] if sources else None)
                 except OSError:
                     failures += 1
                     await asyncio.sleep(0.05)
@@ -319,10 +391,20 @@ async def open_many(
                     await asyncio.wait_for(proto.first_line, 30)
                     proto.sent = proto.received = 0
                 return proto
-            raise ConnectionError(f"could not connect to {host}:{port}")
+            raise ConnectionError(f"could not connect to {cmd.get('path') or cmd['port']}")
 
-    protos = await asyncio.gather(*(one() for _ in range(count)))
+    protos = await asyncio.gather(*(one(i) for i in range(count)))
     return list(protos), failures
+
+
+def tls_in_use(clients: list[Client]) -> dict[str, str]:
+    """``{"tls": "<version> <cipher>"}`` as negotiated by the first client, or ``{}``
+    for a plain connection: the report shows that every server negotiated the same."""
+    transport = clients[0].transport if clients else None
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return {}
+    return {"tls": f"{ssl_object.version()} {ssl_object.cipher()[0]}"}
 
 
 async def close_all(clients: list[Client]) -> None:
@@ -374,11 +456,12 @@ async def come_and_go(cmd: dict[str, Any]) -> None:
     """
     stats = Stats()
     with contextlib.suppress(OSError, asyncio.TimeoutError, ConnectionError):
-        (client,), _ = await open_many(
-            lambda: Client(stats, cmd["telnet"]), cmd["host"], cmd["port"], 1
-        )
-        if client.transport is not None and client.transport.can_write_eof():
-            client.transport.write_eof()
+        (client,), _ = await open_many(lambda: Client(stats, cmd["telnet"]), cmd, 1)
+        if client.transport is not None:
+            if client.transport.can_write_eof():
+                client.transport.write_eof()
+            else:  # TLS cannot half-close: close_notify, then the end of the stream
+                client.transport.close()
         await asyncio.wait_for(client.closed, 5)
 
 
@@ -387,9 +470,7 @@ async def come_and_go(cmd: dict[str, Any]) -> None:
 
 async def pingpong(cmd: dict[str, Any]) -> dict[str, Any]:
     stats = Stats()
-    (client,), _ = await open_many(
-        lambda: PingPong(stats, cmd["telnet"]), cmd["host"], cmd["port"], 1
-    )
+    (client,), _ = await open_many(lambda: PingPong(stats, cmd["telnet"]), cmd, 1)
     client.running = True
     client.send(client.line, 1)
     n, res = await measure(cmd, stats)
@@ -405,9 +486,7 @@ async def pingpong(cmd: dict[str, Any]) -> dict[str, Any]:
 
 async def echo(cmd: dict[str, Any]) -> dict[str, Any]:
     stats = Stats()
-    clients, _ = await open_many(
-        lambda: Pipeline(stats, cmd["telnet"]), cmd["host"], cmd["port"], cmd["connections"]
-    )
+    clients, _ = await open_many(lambda: Pipeline(stats, cmd["telnet"]), cmd, cmd["connections"])
     for c in clients:
         c.running = True
         c.send(c.payload, c.batch)
@@ -415,6 +494,7 @@ async def echo(cmd: dict[str, Any]) -> dict[str, Any]:
     n, res = await measure(cmd, stats)
     for c in clients:
         c.running = False
+    res.update(tls_in_use(clients))
     await close_all(clients)
     res.update(
         lines_per_s=n / res["wall_s"],
@@ -429,8 +509,7 @@ async def interactive(cmd: dict[str, Any]) -> dict[str, Any]:
     rtt = RoundTrips()
     clients, _ = await open_many(
         lambda: Interactive(stats, cmd["telnet"], rtt),
-        cmd["host"],
-        cmd["port"],
+        cmd,
         cmd["connections"],
     )
     for c in clients:
@@ -444,11 +523,96 @@ async def interactive(cmd: dict[str, Any]) -> dict[str, Any]:
     rtt.measuring = False
     for c in clients:
         c.running = False
+    res.update(tls_in_use(clients))
     await close_all(clients)
     lat = rtt.samples
     res.update(
         lines_per_s=n / res["wall_s"],
         server_cpu_us_per_line=1e6 * res["server_cpu_s"] / max(n, 1),
+        p50_ms=percentile(lat, 0.50) / 1e6,
+        p99_ms=percentile(lat, 0.99) / 1e6,
+        latency_samples=len(lat),
+    )
+    return res
+
+
+def loopback_sources(count: int, per_source: int) -> list[str]:
+    """Source addresses for ``count`` connections, ``per_source`` from each of
+    127.0.0.2, 127.0.0.3, ...: all of 127/8 is the loopback interface on Linux."""
+    needed = -(-count // per_source)
+    if needed > 250:
+        raise ValueError(f"{count} connections at {per_source} per address need > 250 addresses")
+    return [f"127.0.0.{2 + i // per_source}" for i in range(count)]
+
+
+async def paced(cmd: dict[str, Any]) -> dict[str, Any]:
+    """``connections`` interactive clients typing ``rate`` lines per second each,
+    ``per_source`` of them from each loopback address.
+
+    One pacer wakes ``slices`` times per period (1 / ``rate``) and lets the next
+    slice of the clients send one line each, so the load is steady and exactly
+    ``connections * rate`` lines/s for a server that keeps up. A client whose
+    previous echo is not back when its turn comes skips the turn; the skips are
+    counted (a server that throttles, or cannot keep up, shows them). Server CPU is
+    the scheduler's nanosecond account (see ``server_run_time``): at a fraction of
+    a core, clock ticks would be too coarse to compare servers to a few percent.
+    """
+    stats = Stats()
+    rtt = RoundTrips()
+    count = cmd["connections"]
+    sources = None if cmd.get("transport") == "unix" else loopback_sources(count, cmd["per_source"])
+    clients, _ = await open_many(
+        lambda: Paced(stats, cmd["telnet"], rtt), cmd, count, sources=sources
+    )
+    dropped = sum(1 for c in clients if c.closed.done())
+    if dropped:
+        raise ConnectionError(
+            f"the server closed {dropped} of {count} connections while they were set up "
+            "(a limit refused them: the load must stay inside the limits)"
+        )
+    slices = cmd["slices"]
+    groups = [clients[i::slices] for i in range(slices)]
+    step = 1.0 / cmd["rate"] / slices
+    skipped = 0
+    loop = asyncio.get_running_loop()
+
+    async def pace() -> None:
+        nonlocal skipped
+        due = loop.time()
+        turn = 0
+        while True:
+            for c in groups[turn % slices]:
+                if not c.tick():
+                    skipped += 1
+            turn += 1
+            due += step
+            late = loop.time() - due
+            if late > slices * step:  # more than a period behind: do not catch up
+                due = loop.time()
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def open_window() -> None:
+        nonlocal skipped
+        rtt.measuring = True
+        skipped = 0
+
+    pacer = asyncio.ensure_future(pace())
+    try:
+        n, res = await measure(cmd, stats, open_window)
+    finally:
+        pacer.cancel()
+        rtt.measuring = False
+    closed = sum(1 for c in clients if c.closed.done())
+    await close_all(clients)
+    if closed:
+        raise ConnectionError(f"the server closed {closed} of {count} connections under load")
+    lat = rtt.samples
+    res.update(
+        lines_per_s=n / res["wall_s"],
+        target_lines_per_s=count * cmd["rate"],
+        server_cpu_us_per_line=1e6 * res["server_run_s"] / max(n, 1),
+        server_cpu_pct=100.0 * res["server_run_s"] / res["wall_s"],
+        skipped_turns=skipped,
         p50_ms=percentile(lat, 0.50) / 1e6,
         p99_ms=percentile(lat, 0.99) / 1e6,
         latency_samples=len(lat),
@@ -462,13 +626,10 @@ async def flood(cmd: dict[str, Any]) -> dict[str, Any]:
     flood_stats = Stats()
     typing_stats = Stats()
     rtt = RoundTrips()
-    (flooder,), _ = await open_many(
-        lambda: Flooder(flood_stats, cmd["telnet"]), cmd["host"], cmd["port"], 1
-    )
+    (flooder,), _ = await open_many(lambda: Flooder(flood_stats, cmd["telnet"]), cmd, 1)
     typists, _ = await open_many(
         lambda: Interactive(typing_stats, cmd["telnet"], rtt),
-        cmd["host"],
-        cmd["port"],
+        cmd,
         cmd["connections"],
     )
     flooder.running = True
@@ -514,8 +675,7 @@ async def broadcast(cmd: dict[str, Any]) -> dict[str, Any]:
     while len(clients) < count:
         batch, _ = await open_many(
             lambda: Broadcaster(stats, cmd["telnet"], bc),
-            cmd["host"],
-            cmd["port"],
+            cmd,
             min(cmd["batch"], count - len(clients)),
             ping=False,
         )
@@ -565,7 +725,7 @@ async def idle(cmd: dict[str, Any]) -> dict[str, Any]:
     rss0 = server_rss(pid)
     t0 = time.perf_counter()
     clients, failures = await open_many(
-        lambda: Client(stats, cmd["telnet"]), cmd["host"], cmd["port"], cmd["connections"]
+        lambda: Client(stats, cmd["telnet"]), cmd, cmd["connections"]
     )
     setup = time.perf_counter() - t0
     await asyncio.sleep(cmd["settle"])
@@ -587,10 +747,9 @@ async def accept(cmd: dict[str, Any]) -> dict[str, Any]:
 
     ``concurrency`` such sessions are kept in flight for ``duration`` seconds; the
     rate is completed sessions per second."""
-    loop = asyncio.get_running_loop()
     stats = Stats()
     conc = cmd["concurrency"]
-    host, port, telnet = cmd["host"], cmd["port"], cmd["telnet"]
+    telnet = cmd["telnet"]
     failures = 0
     done = 0
     deadline = 0.0
@@ -599,7 +758,7 @@ async def accept(cmd: dict[str, Any]) -> dict[str, Any]:
         nonlocal failures, done
         while time.perf_counter() < deadline:
             try:
-                _, proto = await loop.create_connection(lambda: Client(stats, telnet), host, port)
+                proto = await connect(lambda: Client(stats, telnet), cmd)
                 proto.send(b"hi\r\n", 1)
                 await asyncio.wait_for(proto.first_line, 10)
                 proto.transport.close()
@@ -632,6 +791,11 @@ SCENARIOS = {
     "broadcast": broadcast,
     "idle": idle,
     "accept": accept,
+    "tls-interactive": interactive,
+    "tls-echo": echo,
+    "unix-interactive": interactive,
+    "unix-echo": echo,
+    "limits": paced,
 }
 
 

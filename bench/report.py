@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench.runner import Results
 
-from bench.runner import BASELINE, JOINED_BASELINE, SCENARIOS, Scenario
+from bench.runner import BASELINE, JOINED_BASELINE, SCENARIO, SCENARIOS, Scenario
 
 EXTRA_LABELS = {
     "server_cpu_us_per_rt": "server CPU µs/round trip",
@@ -29,7 +29,19 @@ EXTRA_LABELS = {
     "max_ms": "max ms",
     "typed_lines_per_s": "typed lines/s",
     "flood_lines_per_s": "flood lines/s",
+    "lines_per_s": "lines/s",
+    "target_lines_per_s": "paced lines/s",
+    "skipped_turns": "skipped turns",
+    "server_cpu_pct": "server CPU %",
 }
+
+# The scenarios of the TLS / UNIX table, as (transport, interactive, pipelined).
+TRANSPORTS = (
+    ("TLS", "tls-interactive", "tls-echo"),
+    ("UNIX socket", "unix-interactive", "unix-echo"),
+)
+# The scenarios the summary table shows.
+MAIN_SCENARIOS = ("echo", "pingpong", "broadcast", "idle", "accept")
 
 HUBBUB_DISPATCH_KEY = "trigger(fresh event)"
 DASH = "\u2013"
@@ -98,11 +110,20 @@ def loop_of(results: Results, name: str) -> str:
 
 
 def runs(results: Results, name: str, scen: str) -> bool:
-    """Whether ``name`` is meant to run ``scen`` (the joined baselines run echo only)."""
+    """Whether ``name`` is meant to run ``scen`` (the joined baselines run pipelined
+    echo only; the TLS, UNIX and limits scenarios name their servers)."""
+    wanted = SCENARIO[scen].servers if scen in SCENARIO else ()
+    if wanted and name not in wanted:
+        return False
     for s in results.servers:
         if s["name"] == name:
             return not s.get("scenarios") or scen in s["scenarios"]
     return True
+
+
+def skipped(results: Results, scen: str, name: str) -> str | None:
+    """Why ``name`` did not run ``scen`` (it cannot serve it), or None."""
+    return results.skipped.get(scen, {}).get(name)
 
 
 def reference(results: Results, scen: Scenario, name: str) -> str:
@@ -112,15 +133,20 @@ def reference(results: Results, scen: Scenario, name: str) -> str:
     return scen.baseline
 
 
-SCENARIO = {s.name: s for s in SCENARIOS}
-
-
 def dispatch_median(results: Results, target: str, variant: str) -> float | None:
     rounds = results.dispatch.get(target)
     if not rounds:
         return None
     values = [r[variant] for r in rounds if variant in r]
     return statistics.median(values) if values else None
+
+
+def paired_ratios(results: Results, scen: str, name: str, base: str, key: str) -> list[float]:
+    """``name``'s ``key`` over ``base``'s, round by round: the servers of a round run
+    one after the other, so a drift of the machine moves both sides of a pair."""
+    mine = results.samples.get(scen, {}).get(name, [])
+    theirs = results.samples.get(scen, {}).get(base, [])
+    return [a[key] / b[key] for a, b in zip(mine, theirs, strict=False) if b.get(key)]
 
 
 # --------------------------------------------------------------------------- budgets
@@ -139,10 +165,11 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
         shown = ratio(h, b)
         if h is not None and b and f"{h / b:.2f}" == f"{factor:.2f}":
             shown = f"{h / b:.3f}\u00d7"  # on the limit to two places: say which side
+        why = skipped(results, scen, hub) or skipped(results, scen, base)
         check(
             label,
             None if h is None or b is None else h <= factor * b,
-            f"{fmt(h)} vs {fmt(b)} µs/line = {shown}",
+            f"{fmt(h)} vs {fmt(b)} µs/line = {shown}" + (f" (skipped: {why})" if why else ""),
         )
 
     cpu = "server_cpu_us_per_line"
@@ -180,6 +207,33 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             BASELINE,
             1.0,
             f"{what}: hubbub-tcp-uvloop server CPU/line ≤ 1.0\u00d7 {BASELINE} (stdlib loop)",
+        )
+    for title, inter, piped in TRANSPORTS:
+        for hub, base in (("hubbub-tcp", BASELINE), ("hubbub-tcp-uvloop", f"{BASELINE}-uvloop")):
+            cpu_ratio(
+                inter,
+                hub,
+                base,
+                1.2,
+                f"{title} interactive: {hub} server CPU/line ≤ 1.2\u00d7 {base}",
+            )
+            base = base.replace(BASELINE, JOINED_BASELINE)
+            cpu_ratio(
+                piped, hub, base, 1.2, f"{title} echo: {hub} server CPU/line ≤ 1.2\u00d7 {base}"
+            )
+    for off in ("hubbub-tcp", "hubbub-tcp-uvloop"):
+        on = off.replace("hubbub-tcp", "hubbub-tcp-limits")
+        h, b = med(results, "limits", on, cpu), med(results, "limits", off, cpu)
+        rounds = paired_ratios(results, "limits", on, off, cpu)
+        lo_hi = f"; per round {min(rounds):.3f}\u2013{max(rounds):.3f}" if rounds else ""
+        why = skipped(results, "limits", on)
+        check(
+            f"Limits: {on} (defaults) server CPU/line ≤ 1.05\u00d7 {off} (limits off)",
+            None if h is None or b is None else h <= 1.05 * b,
+            f"{fmt(h)} vs {fmt(b)} µs/line = "
+            + (f"{h / b:.3f}\u00d7" if h is not None and b else DASH)
+            + lo_hi
+            + (f" (skipped: {why})" if why else ""),
         )
     for hub in ("hubbub-tcp", "hubbub-tcp-uvloop", "hubbub-telnet", "hubbub-telnet-uvloop"):
         p99 = med(results, "flood", hub, "p99_ms")
@@ -259,6 +313,8 @@ def main_table(results: Results) -> list[str]:
         return med(results, scen, BASELINE, key)
 
     for name in names:
+        if not any(runs(results, name, scen) for scen in MAIN_SCENARIOS):
+            continue
         if name in results.not_runnable:
             lines.append(f"| {name} | not runnable: {results.not_runnable[name]} |" + " |" * 11)
             continue
@@ -344,6 +400,44 @@ def same_loop_table(results: Results) -> list[str]:
     return lines
 
 
+def transports_table(results: Results) -> list[str]:
+    """Interactive and pipelined echo over TLS and UNIX sockets, each against the
+    bare protocol on the same transport and loop: the comparisons the budgets make."""
+    shown = [t for t in TRANSPORTS if t[1] in results.samples or t[2] in results.samples]
+    if not shown:
+        return []
+    head = "| server "
+    for title, _, _ in shown:
+        head += f"| {title} interactive lines/s | CPU µs/line | {TIMES} "
+        head += f"| {title} echo CPU µs/line | {TIMES} "
+    lines = [
+        f"Medians; {TIMES} = ratio to the bare protocol on the same transport and the "
+        f"server's own loop (the `-uvloop` twin for uvloop servers) from the same run: "
+        f"interactive echo to `{BASELINE}`, pipelined echo to `{JOINED_BASELINE}`. The "
+        "TLS servers are given the same certificate and leave protocol versions and "
+        "ciphers at the `ssl` module's defaults; the budgets use these ratios.",
+        "",
+        head + "|",
+        "|---|" + "--:|" * (5 * len(shown)),
+    ]
+    cpu = "server_cpu_us_per_line"
+    for name in server_names(results):
+        scens = [n for _, inter, piped in shown for n in (inter, piped)]
+        if name in results.not_runnable or not any(runs(results, name, n) for n in scens):
+            continue
+        cells: list[str] = []
+        for _, inter, piped in shown:
+            for scen in (SCENARIO[inter], SCENARIO[piped]):
+                v = med(results, scen.name, name, cpu)
+                base = med(results, scen.name, reference(results, scen, name), cpu)
+                if scen.name == inter:
+                    cells.append(fmt(med(results, scen.name, name, scen.metric)))
+                cells += [fmt(v), ratio(v, base)]
+        label = f"**{name}**" if kind_of(results, name) == "hubbub" else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def scenario_table(results: Results, scen: Scenario) -> list[str]:
     if scen.name not in results.samples:
         return []
@@ -366,12 +460,20 @@ def scenario_table(results: Results, scen: Scenario) -> list[str]:
         "rounds",
     ]
     lines = [*head, "| " + " | ".join(cols) + " |", "|---|" + "--:|" * (len(cols) - 1)]
+    negotiated: dict[str, str] = {}
     for name in server_names(results):
         if name in results.not_runnable or not runs(results, name, scen.name):
             continue
         base = med(results, scen.name, reference(results, scen, name), scen.metric)
         err = results.errors.get(scen.name, {}).get(name)
         v = med(results, scen.name, name, scen.metric)
+        why = skipped(results, scen.name, name)
+        if v is None and why:
+            lines.append(f"| {name} | skipped: {why} |" + " |" * (len(cols) - 2))
+            continue
+        tls = {s["tls"] for s in results.samples.get(scen.name, {}).get(name, []) if "tls" in s}
+        if tls:
+            negotiated[name] = ", ".join(sorted(tls))
         if v is None:
             lines.append(f"| {name} | failed: {err or 'no numbers'} |" + " |" * (len(cols) - 2))
             continue
@@ -385,7 +487,27 @@ def scenario_table(results: Results, scen: Scenario) -> list[str]:
             + " | ".join(ex)
             + f" | {fmt(lg, 0) if lg is not None else DASH} | {n} |"
         )
+    if negotiated:
+        lines += ["", "Negotiated: " + "; ".join(f"{k}: {v}" for k, v in negotiated.items()) + "."]
+    if scen.name == "limits":
+        lines += limits_notes(results)
     return [*lines, ""]
+
+
+def limits_notes(results: Results) -> list[str]:
+    """Limits on over limits off, round by round (each pair ran back to back)."""
+    out = []
+    cpu = "server_cpu_us_per_line"
+    for off in ("hubbub-tcp", "hubbub-tcp-uvloop"):
+        on = off.replace("hubbub-tcp", "hubbub-tcp-limits")
+        rounds = paired_ratios(results, "limits", on, off, cpu)
+        if rounds:
+            each = ", ".join(f"{r:.3f}" for r in rounds)
+            out.append(
+                f"- `{on}` / `{off}` server CPU per line, round by round: {each} "
+                f"(median {statistics.median(rounds):.3f})"
+            )
+    return ["", *out] if out else []
 
 
 def dispatch_table(results: Results) -> list[str]:
@@ -447,6 +569,8 @@ def markdown(results: Results) -> str:
         *main_table(results),
         "",
         *same_loop_table(results),
+        "",
+        *transports_table(results),
         "",
         "## Budgets",
         "",
@@ -607,6 +731,12 @@ def summary_lines(results: Results) -> list[str]:
     same = same_loop_table(results)
     if same:
         lines += ["", "== same-loop ratios (medians) ==", *same[2:]]
+    over = transports_table(results)
+    if over:
+        lines += ["", "== TLS and UNIX sockets, same-loop ratios (medians) ==", *over[2:]]
+    limits = limits_notes(results)
+    if limits:
+        lines += ["", "== limits on / limits off ==", *limits[1:]]
     lines += ["", "== budgets =="]
     for status, label, detail in budgets(results):
         lines.append(f"{status:5s} {label}: {detail}")

@@ -4,8 +4,11 @@ Layout of one run:
 
 * the load generator (``bench/loadgen.py``) is started once, pinned to CPU 1;
 * for every scenario, for every round, for every server (interleaved: A B C A B C),
-  a fresh server process is started pinned to CPU 0, its port is read from its
-  stdout, the load generator is told to drive it, and the server is stopped;
+  a fresh server process is started pinned to CPU 0 on the scenario's transport
+  (TCP, TLS or a UNIX socket), its port (or socket path) is read from its stdout,
+  the load generator is told to drive it, and the server is stopped;
+* a temporary directory (``bench/runfiles.py``) holds the run's throwaway TLS
+  certificate and its UNIX socket path;
 * the dispatch micro-benchmark runs in-process (one subprocess per round and target,
   pinned to CPU 0);
 * medians over rounds are written to ``results.md``, ``results.json`` and
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -30,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.runfiles import RunFiles
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -66,6 +72,10 @@ class ServerSpec:
 
     def runs(self, scenario: str) -> bool:
         return not self.scenarios or scenario in self.scenarios
+
+
+# One write per packet only differs from one per line in pipelined echo.
+JOINED_SCENARIOS = ("echo", "tls-echo", "unix-echo")
 
 
 SERVERS: list[ServerSpec] = [
@@ -108,7 +118,7 @@ SERVERS: list[ServerSpec] = [
         "baseline_protocol.py",
         ("--loop", "asyncio", "--joined"),
         note="one write per packet",
-        scenarios=("echo",),
+        scenarios=JOINED_SCENARIOS,
     ),
     ServerSpec(
         f"{JOINED_BASELINE}-uvloop",
@@ -117,7 +127,21 @@ SERVERS: list[ServerSpec] = [
         ("--loop", "uvloop", "--joined"),
         loop="uvloop",
         note="one write per packet",
-        scenarios=("echo",),
+        scenarios=JOINED_SCENARIOS,
+    ),
+    # hubbub with its per-IP and per-client limits at their defaults; every other
+    # hubbub server runs with them off, like the bare servers it is compared with.
+    *(
+        ServerSpec(
+            f"hubbub-tcp-limits{suffix}",
+            "hubbub",
+            "hubbub_server.py",
+            ("--proto", "tcp", "--loop", loop, "--limits", "on"),
+            loop=loop,
+            note="limits at their defaults",
+            scenarios=("limits",),
+        )
+        for loop, suffix in (("asyncio", ""), ("uvloop", "-uvloop"))
     ),
     ServerSpec("asyncio-streams", "baseline", "baseline_streams.py", ("--loop", "asyncio")),
     ServerSpec(
@@ -167,6 +191,19 @@ class Scenario:
     baseline: str = BASELINE
     same_loop: bool = False
     chart_metric: str = ""  # drawn instead of ``metric`` when set
+    transport: str = "tcp"  # "tcp" | "tls" | "unix": what the servers listen on
+    servers: tuple[str, ...] = ()  # the servers that run it; empty: every one that can
+    params: str = ""  # the scenario whose load parameters it takes; empty: its own
+    rounds_factor: int = 1  # runs this many times the run's rounds (a noisy, paired ratio)
+
+    def runs(self, spec: ServerSpec) -> bool:
+        """Whether ``spec`` takes part in this scenario."""
+        return spec.runs(self.name) and (not self.servers or spec.name in self.servers)
+
+
+HUBBUB_PAIR = ("hubbub-tcp", "hubbub-tcp-uvloop")
+INTERACTIVE_SERVERS = (*HUBBUB_PAIR, BASELINE, f"{BASELINE}-uvloop")
+ECHO_SERVERS = (*HUBBUB_PAIR, JOINED_BASELINE, f"{JOINED_BASELINE}-uvloop")
 
 
 SCENARIOS: list[Scenario] = [
@@ -243,8 +280,47 @@ SCENARIOS: list[Scenario] = [
         True,
         extra=("server_cpu_us_per_accept",),
     ),
+    Scenario(
+        "limits",
+        "(n) The cost of the limits: paced interactive echo inside the defaults",
+        "server_cpu_us_per_line",
+        "server CPU µs/line",
+        False,
+        extra=("lines_per_s", "target_lines_per_s", "skipped_turns", "server_cpu_pct", "p99_ms"),
+        baseline="hubbub-tcp",
+        same_loop=True,
+        servers=(*HUBBUB_PAIR, "hubbub-tcp-limits", "hubbub-tcp-limits-uvloop"),
+        rounds_factor=2,
+    ),
+]
+
+
+def over(name: str, transport: str, title: str, servers: tuple[str, ...]) -> Scenario:
+    """Scenario ``name`` again on ``transport``, run by ``servers`` only."""
+    base = next(s for s in SCENARIOS if s.name == name)
+    return dataclasses.replace(
+        base,
+        name=f"{transport}-{name}",
+        title=title,
+        transport=transport,
+        servers=servers,
+        params=name,
+    )
+
+
+SCENARIOS[-1:-1] = [
+    over("interactive", "tls", "(j) TLS interactive echo, 50 connections", INTERACTIVE_SERVERS),
+    over("echo", "tls", "(k) TLS echo, 50 pipelining connections", ECHO_SERVERS),
+    over(
+        "interactive",
+        "unix",
+        "(l) UNIX-socket interactive echo, 50 connections",
+        INTERACTIVE_SERVERS,
+    ),
+    over("echo", "unix", "(m) UNIX-socket echo, 50 pipelining connections", ECHO_SERVERS),
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
+SCENARIO = {s.name: s for s in SCENARIOS}
 ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch"]
 
 DISPATCH_TARGETS = [("hubbub", "dev"), ("circuits", "peers"), ("mara", "peers")]
@@ -267,6 +343,16 @@ FULL_PARAMS: dict[str, dict[str, Any]] = {
     },
     "idle": {"connections": 10_000, "settle": 0.5},
     "accept": {"warmup": 0.3, "duration": 1.0, "concurrency": 32},
+    # Inside the default limits: 16 connections per source address (at most 32
+    # held and a burst of 20 opened per IP), 40 lines/s per client (50 allowed).
+    "limits": {
+        "warmup": 0.5,
+        "duration": 3.0,
+        "connections": 1000,
+        "per_source": 16,
+        "rate": 40,
+        "slices": 10,
+    },
 }
 # What a smoke run changes: short windows, fewer connections.
 SMOKE_WINDOW = {"warmup": 0.05, "duration": 0.2}
@@ -277,11 +363,18 @@ SMOKE_SIZES: dict[str, dict[str, Any]] = {
     "flood": {"connections": 2, "warmup": 0.02, "duration": 0.2},
     "broadcast": {"connections": 100, "sampled": 20},
     "idle": {"connections": 500, "settle": 0.05},
+    "limits": {"connections": 40, "warmup": 0.05, "duration": 0.3},
 }
+
+
+def rounds_of(scen: Scenario, rounds: int) -> int:
+    """How many rounds ``scen`` runs in a run of ``rounds`` rounds."""
+    return rounds * scen.rounds_factor
 
 
 def scenario_params(name: str, smoke: bool) -> dict[str, Any]:
     """Load generator parameters per scenario (full run / smoke run)."""
+    name = SCENARIO[name].params or name
     params = dict(FULL_PARAMS[name])
     if smoke:
         if "duration" in params:
@@ -310,10 +403,22 @@ def raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class ServerProcess:
-    """A benchmark server subprocess; its stdout is drained after the PORT line."""
+# The exit status of a server script that cannot serve what it was asked to (a
+# hubbub without the transport or the settings): a skip, not a failure.
+UNSUPPORTED = 3
 
-    def __init__(self, spec: ServerSpec, mode: str, log_dir: Path) -> None:
+
+class Unsupported(RuntimeError):
+    """The server cannot serve this scenario; the message says why."""
+
+
+class ServerProcess:
+    """A benchmark server subprocess; its stdout is drained after the PORT (or PATH)
+    line. ``args`` are added to the spec's own (the scenario's transport)."""
+
+    def __init__(
+        self, spec: ServerSpec, mode: str, log_dir: Path, args: tuple[str, ...] = ()
+    ) -> None:
         self.spec = spec
         env = dict(os.environ)
         env.update(spec.env)
@@ -322,9 +427,12 @@ class ServerProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{spec.name}.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.log.write(f"\n==== {time.strftime('%H:%M:%S')} mode={mode}\n".encode())
+        self.log.write(
+            f"\n==== {time.strftime('%H:%M:%S')} mode={mode} {' '.join(args)}\n".encode()
+        )
         self.log.flush()
-        cmd = [python_for(spec.venv), str(SERVERS_DIR / spec.script), *spec.args, "--mode", mode]
+        cmd = [python_for(spec.venv), str(SERVERS_DIR / spec.script), *spec.args, *args]
+        cmd += ["--mode", mode]
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -336,7 +444,8 @@ class ServerProcess:
         pin(self.proc.pid, SERVER_CPU)
         self.stop_note = ""
 
-    def wait_port(self, timeout: float = 30.0) -> int:
+    def wait_port(self, timeout: float = 30.0) -> int | str:
+        """The port the server announced, or the path of its UNIX socket."""
         assert self.proc.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -351,12 +460,16 @@ class ServerProcess:
                     break
                 buf += chunk
                 for line in buf.split(b"\n")[:-1]:
-                    if line.startswith(b"PORT "):
+                    word, _, where = line.partition(b" ")
+                    if word in (b"PORT", b"PATH"):
                         threading.Thread(target=self._drain, daemon=True).start()
-                        return int(line.split()[1])
+                        return int(where) if word == b"PORT" else where.decode()
         finally:
             sel.close()
         self.stop()
+        if self.proc.returncode == UNSUPPORTED:
+            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise Unsupported((tail[0] if tail else "unsupported").removeprefix("unsupported: "))
         raise RuntimeError(
             f"{self.spec.name} did not announce a port (exit code {self.proc.returncode}); "
             f"see {self.log_path}"
@@ -490,6 +603,8 @@ class Results:
     # samples[scenario][server] -> list of loadgen result dicts (one per round)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    # skipped[scenario][server] -> why the server cannot serve that scenario
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
     not_runnable: dict[str, str] = field(default_factory=dict)
     stop_notes: dict[str, str] = field(default_factory=dict)
     dispatch: dict[str, list[dict[str, float]]] = field(default_factory=dict)
@@ -537,32 +652,63 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def transport_args(scen: Scenario, files: RunFiles | None) -> tuple[str, ...]:
+    """A server script's options for ``scen``'s transport (the same for every server)."""
+    if scen.transport == "tcp":
+        return ()
+    if files is None:
+        raise RuntimeError(f"{scen.name} needs the run's files (certificate, socket path)")
+    if scen.transport == "tls":
+        return ("--transport", "tls", "--cert", str(files.cert), "--key", str(files.key))
+    return ("--transport", "unix", "--path", str(files.socket))
+
+
+def start_server(spec: ServerSpec, scen: Scenario, files: RunFiles | None) -> ServerProcess:
+    """A fresh server process for ``scen``; a socket file left by a killed server
+    is removed first, so no server has to replace a stale one."""
+    if scen.transport == "unix" and files is not None:
+        files.socket.unlink(missing_ok=True)
+    return ServerProcess(spec, scen.mode, WORK / "logs", transport_args(scen, files))
+
+
 def loadgen_command(
-    srv: ServerProcess, port: int, scen: Scenario, params: dict[str, Any]
+    srv: ServerProcess,
+    address: int | str,
+    scen: Scenario,
+    params: dict[str, Any],
+    files: RunFiles | None = None,
 ) -> dict[str, Any]:
     """The load generator's instructions for one measurement of ``srv``."""
-    return {
+    cmd: dict[str, Any] = {
         "scenario": scen.name,
+        "transport": scen.transport,
         "host": "127.0.0.1",
-        "port": port,
         "pid": srv.proc.pid,
         "telnet": srv.spec.telnet,
         "timeout": 120,
         **params,
     }
+    if isinstance(address, str):
+        cmd["path"] = address
+    else:
+        cmd["port"] = address
+    if scen.transport == "tls" and files is not None:
+        cmd["cafile"] = str(files.ca)
+    return cmd
 
 
 def run_one(
     results: Results,
     loadgen: LoadGen,
     srv: ServerProcess,
-    port: int,
+    address: int | str,
     scen: Scenario,
-    params: dict[str, Any],
+    files: RunFiles | None,
 ) -> str:
     spec = srv.spec
     try:
-        res = loadgen.run(loadgen_command(srv, port, scen, params))
+        cmd = loadgen_command(srv, address, scen, results.params[scen.name], files)
+        res = loadgen.run(cmd)
     except Exception as exc:
         results.errors.setdefault(scen.name, {})[spec.name] = str(exc)
         return f"FAILED: {exc}"
@@ -570,42 +716,50 @@ def run_one(
     return f"{scen.metric}={res[scen.metric]:,.1f}"
 
 
+def not_started(results: Results, scen: Scenario, name: str, exc: RuntimeError) -> str:
+    """Record why ``name`` did not start for ``scen``: skipped when it cannot serve
+    it (a hubbub without the transport or settings), failed otherwise."""
+    if isinstance(exc, Unsupported):
+        results.skipped.setdefault(scen.name, {})[name] = str(exc)
+        return f"skipped: {exc}"
+    results.errors.setdefault(scen.name, {})[name] = str(exc)
+    return f"FAILED: {exc}"
+
+
 def run_net(
     results: Results,
     servers: list[ServerSpec],
     scenarios: list[str],
-    rounds: int,
+    base_rounds: int,
     smoke: bool,
     loadgen: LoadGen,
     log: Any,
+    files: RunFiles | None = None,
 ) -> None:
     """Full runs: a fresh server process per (scenario, round, server), servers
-    interleaved within each round. Smoke runs: one process per (server, mode) that
-    serves all of that mode's scenarios, to keep CI fast."""
-    by_name = {s.name: s for s in SCENARIOS}
-    plan = [by_name[n] for n in scenarios]
+    interleaved within each round. Smoke runs: one process per (server, mode,
+    transport) that serves all of those scenarios, to keep CI fast."""
+    plan = [SCENARIO[n] for n in scenarios]
     for scen in plan:
         results.params[scen.name] = scenario_params(scen.name, smoke)
     if smoke:
         for spec in servers:
-            for mode in ("echo", "broadcast"):
-                group = [s for s in plan if s.mode == mode and spec.runs(s.name)]
-                if not group:
-                    continue
-                srv = ServerProcess(spec, mode, WORK / "logs")
+            kinds = dict.fromkeys((s.mode, s.transport) for s in plan if s.runs(spec))
+            for mode, transport in kinds:
+                group = [s for s in plan if (s.mode, s.transport) == (mode, transport)]
+                group = [s for s in group if s.runs(spec)]
+                srv = start_server(spec, group[0], files)
                 try:
-                    port = srv.wait_port()
+                    address = srv.wait_port()
                 except RuntimeError as exc:
                     for scen in group:
-                        results.errors.setdefault(scen.name, {})[spec.name] = str(exc)
-                    log(f"  [{mode}] {spec.name:24s} FAILED: {exc}")
+                        status = not_started(results, scen, spec.name, exc)
+                    log(f"  [{','.join(s.name for s in group)}] {spec.name:24s} {status}")
                     continue
                 try:
                     for scen in group:
                         t0 = time.monotonic()
-                        status = run_one(
-                            results, loadgen, srv, port, scen, results.params[scen.name]
-                        )
+                        status = run_one(results, loadgen, srv, address, scen, files)
                         took = time.monotonic() - t0
                         log(f"  [{scen.name}] {spec.name:24s} {status}  ({took:.1f}s)")
                 finally:
@@ -615,20 +769,21 @@ def run_net(
         return
     for scen in plan:
         errors = results.errors.setdefault(scen.name, {})
+        skipped = results.skipped.setdefault(scen.name, {})
+        rounds = rounds_of(scen, base_rounds)
         for rnd in range(rounds):
             for spec in servers:
-                if spec.name in errors:
+                if spec.name in errors or spec.name in skipped:
                     continue  # failed in an earlier round: do not burn time retrying
-                if not spec.runs(scen.name):
+                if not scen.runs(spec):
                     continue
                 t0 = time.monotonic()
-                srv = ServerProcess(spec, scen.mode, WORK / "logs")
+                srv = start_server(spec, scen, files)
                 try:
-                    port = srv.wait_port()
-                    status = run_one(results, loadgen, srv, port, scen, results.params[scen.name])
+                    address = srv.wait_port()
+                    status = run_one(results, loadgen, srv, address, scen, files)
                 except RuntimeError as exc:
-                    errors[spec.name] = str(exc)
-                    status = f"FAILED: {exc}"
+                    status = not_started(results, scen, spec.name, exc)
                 finally:
                     srv.stop()
                     if srv.stop_note:
@@ -781,11 +936,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{' (smoke)' if smoke else ''}; servers on CPU {SERVER_CPU}, load on CPU {LOADGEN_CPU}"
     )
     if net:
+        plain = all(SCENARIO[n].transport == "tcp" for n in net)
+        files = None if plain else RunFiles.create()
         loadgen = LoadGen()
         try:
-            run_net(results, runnable, net, rounds, smoke, loadgen, log)
+            run_net(results, runnable, net, rounds, smoke, loadgen, log, files)
         finally:
             loadgen.close()
+            if files is not None:
+                files.remove()
     if "dispatch" in scenarios:
         hub_ok = not any(k.startswith("hubbub") for k in results.not_runnable)
         peers_ok = use_peers and (PEERS_VENV / "bin" / "python").exists()
@@ -816,7 +975,9 @@ def main(argv: list[str] | None = None) -> int:
             missing.append(f"{s.name}: {results.not_runnable[s.name]}")
             continue
         for scen in net:
-            if s.runs(scen) and not results.samples.get(scen, {}).get(s.name):
+            if not SCENARIO[scen].runs(s) or s.name in results.skipped.get(scen, {}):
+                continue
+            if not results.samples.get(scen, {}).get(s.name):
                 why = results.errors.get(scen, {}).get(s.name, "no numbers")
                 missing.append(f"{scen}/{s.name}: {why}")
     if "dispatch" in scenarios and not results.dispatch.get("hubbub"):

@@ -8,13 +8,17 @@ protocol instance itself.
 With ``--joined`` the replies to the lines of one packet are collected and written
 with one ``transport.write``, as hubbub does: the fair baseline when a packet holds
 many lines (pipelined echo), where one write per line costs a ``send()`` per line.
+
+``--transport tls`` serves the same protocol through ``create_server(ssl=...)``,
+``--transport unix`` through ``create_unix_server``: the loop's own TLS and UNIX
+socket transports under the same ``data_received``.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from _common import parse_args, serve_asyncio
+from _common import create_server, parse_args, serve_asyncio
 
 clients: set[asyncio.Transport] = set()
 
@@ -77,12 +81,11 @@ def reply(text: str) -> bytes:
 
 
 async def start(args) -> asyncio.Server:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
     if args.joined:
         joined = JoinedLineProtocol if args.mode == "echo" else JoinedBroadcastProtocol
-        return await loop.create_server(lambda: joined(reply), args.host, 0)
+        return await create_server(args, lambda: joined(reply))
     handler = echo if args.mode == "echo" else broadcast
-    return await loop.create_server(lambda: LineProtocol(handler), args.host, 0)
+    return await create_server(args, lambda: LineProtocol(handler))
 
 
 def main() -> None:
