@@ -149,6 +149,19 @@ def paired_ratios(results: Results, scen: str, name: str, base: str, key: str) -
     return [a[key] / b[key] for a, b in zip(mine, theirs, strict=False) if b.get(key)]
 
 
+def throttled(results: Results, on: str, off: str) -> str:
+    """Lines/s and skipped turns of both sides of the limits scenario: a limit that
+    held lines back would show here, and make the CPU ratio meaningless."""
+    if med(results, "limits", on, "lines_per_s") is None:
+        return ""
+    cells = []
+    for name in (on, off):
+        lines = med(results, "limits", name, "lines_per_s")
+        skips = med(results, "limits", name, "skipped_turns")
+        cells.append(f"{fmt(lines)} lines/s, {fmt(skips, 0)} skipped turns")
+    return f"; on: {cells[0]}; off: {cells[1]}"
+
+
 # --------------------------------------------------------------------------- budgets
 
 
@@ -233,6 +246,7 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             f"{fmt(h)} vs {fmt(b)} µs/line = "
             + (f"{h / b:.3f}\u00d7" if h is not None and b else DASH)
             + lo_hi
+            + throttled(results, on, off)
             + (f" (skipped: {why})" if why else ""),
         )
     for hub in ("hubbub-tcp", "hubbub-tcp-uvloop", "hubbub-telnet", "hubbub-telnet-uvloop"):
