@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Client",
     "Connect",
+    "ConnectionError",
     "Datagram",
     "Disconnect",
     "Event",
+    "HandlerError",
     "ListenStart",
     "ListenStop",
     "PostRestart",
@@ -275,3 +277,37 @@ class Unreachable(Service):
     server: Remote_
     url: str
     reason: str
+
+
+# --- errors as events ------------------------------------------------------------
+# ``ConnectionError`` is the contract's name; in this module it hides the
+# builtin of that name, which nothing here uses.
+
+
+class HandlerError(Event):
+    """A handler raised ``error`` while handling ``event``; it has been logged already.
+
+    A handler of ``HandlerError`` that raises in turn is only logged, so an
+    error can never set off another.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("event", "handler", "error")
+    event: Event
+    handler: Any
+    error: BaseException
+
+
+class ConnectionError(Event):  # the contract's name (see above)
+    """A client's connection failed (a reset, a failed TLS handshake); ``Disconnect`` follows.
+
+    ``error`` is the exception the transport reported. A connection that
+    ends cleanly (the peer closes, the service closes it) fires none. Not a
+    ``Client`` event, so a handler bound to ``events.Client`` still sees
+    only ``Connect``, ``Receive`` and ``Disconnect``; it is handled in the
+    client's order, before its ``Disconnect``.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("client", "server", "error")
+    client: Client_
+    server: Server_
+    error: BaseException

@@ -316,8 +316,13 @@ class Service:
                 self._refused,
             )
 
-    def disconnected(self, client: Client, reason: str = "closed") -> None:
-        """The transport lost ``client`` (``reason`` says how): forget it, raise ``Disconnect``."""
+    def disconnected(
+        self, client: Client, reason: str = "closed", error: BaseException | None = None
+    ) -> None:
+        """The transport lost ``client`` (``reason`` says how): forget it, raise ``Disconnect``.
+
+        When the connection failed (``error``), ``ConnectionError`` fires first.
+        """
         client.connected = False
         if client.server.outbound:
             if not self._outbound.disconnected(client, reason):
@@ -328,11 +333,15 @@ class Service:
         log.info("%r disconnected after %s (%s)", client, _duration(client.connected_for), reason)
         if self.dispatcher.close_inbox(client.inbox):
             # Let the woken reader end first (one loop turn, never longer).
-            asyncio.get_running_loop().call_soon(self._disconnected, client)
+            asyncio.get_running_loop().call_soon(self._disconnected, client, error)
         else:
-            self._disconnected(client)
+            self._disconnected(client, error)
 
-    def _disconnected(self, client: Client) -> None:
+    def _disconnected(self, client: Client, error: BaseException | None = None) -> None:
+        if error is not None:
+            self.dispatcher.trigger(
+                events.ConnectionError(client=client, server=client.server, error=error)
+            )
         event = self.dispatcher.trigger(events.Disconnect(client=client, server=client.server))
         if self._state == "stopping":
             if event.pending:

@@ -680,3 +680,34 @@ async def test_adopted_client_replaces_the_placeholder(start: Start) -> None:
     await until(lambda: len(disconnects) == 2)
     assert disconnects == [original, moved]
     assert len(service.clients) == 0
+
+
+# ============================================================ ConnectionError
+
+
+async def test_a_reset_fires_connection_error_before_disconnect(start: Start) -> None:
+    """A peer that resets (SO_LINGER 0): ConnectionError with the transport's exception,
+    then Disconnect, for the same client; a clean close fires no ConnectionError."""
+    service = echo_service()
+    order: list[tuple[str, hubbub.Client, Any]] = []
+    service.listen(events.ConnectionError, lambda e: order.append(("error", e.client, e.error)))
+    service.listen(events.Disconnect, lambda e: order.append(("disconnect", e.client, None)))
+    await start(service)
+
+    clean = await connect(service)
+    await clean.send("hello")
+    assert await clean.read_line() == "echo: hello"
+    await clean.close()
+    await until(lambda: len(order) == 1)
+    assert order[0][0] == "disconnect"
+
+    sock = socket.create_connection(address_of(service)[:2])
+    await until(lambda: len(service.clients) == 1)
+    [client] = service.clients
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    await until(lambda: len(order) == 3)
+    (kind1, client1, error), (kind2, client2, _) = order[1:]
+    assert (kind1, kind2) == ("error", "disconnect")
+    assert client1 is client2 is client
+    assert isinstance(error, ConnectionResetError)

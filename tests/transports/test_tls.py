@@ -489,6 +489,8 @@ async def test_plain_text_after_starttls_closes_that_client_only(
 ) -> None:
     """The client answers "go ahead" with plain text: closed, logged, Disconnect; others fine."""
     app = StartTLSApp("tcp://127.0.0.1:0")
+    failures: list[events.ConnectionError] = []
+    app.service.listen(events.ConnectionError, failures.append)
     await start(app.service)
     liar = await AsyncTestClient.connect(app.address())
     other = await AsyncTestClient.connect(app.address())
@@ -498,6 +500,8 @@ async def test_plain_text_after_starttls_closes_that_client_only(
     assert await liar.closed()
     await until(lambda: len(app.disconnects) == 1)
     assert app.disconnects == [app.connects[0]]
+    assert [f.client for f in failures] == [app.connects[0]]  # (before Disconnect)
+    assert isinstance(failures[0].error, ssl.SSLError)
     assert app.outcomes == ["disconnected"]
     [line] = info_lines(caplog, "STARTTLS handshake from")
     assert "failed" in line

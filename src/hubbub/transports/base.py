@@ -130,8 +130,13 @@ class Host(Protocol):
     def adopted(self, client: Client, replacing: Client | None) -> None:
         """Register a carried client (no ``Connect``), in place of ``replacing`` if given."""
 
-    def disconnected(self, client: Client, reason: str) -> None:
-        """The connection is gone (``reason`` says how): forget the client, raise ``Disconnect``."""
+    def disconnected(
+        self, client: Client, reason: str, error: BaseException | None = None
+    ) -> None:
+        """The connection is gone (``reason`` says how): forget the client, raise ``Disconnect``.
+
+        With ``error`` (the connection failed), ``ConnectionError`` fires first.
+        """
 
 
 class _Chunk(bytes):
@@ -178,6 +183,7 @@ class BaseConnection:
         "client",
         "closing",
         "ended",
+        "failure",
         "host",
         "hung_up",
         "inbox",
@@ -205,6 +211,8 @@ class BaseConnection:
         self.is_lost = False
         #: How the connection ended (for the log), once it is known.
         self.ended: str | None = None
+        #: The exception the connection failed with (a reset, a TLS error), if it did.
+        self.failure: BaseException | None = None
         #: True once this side ended the connection on purpose (:meth:`close`
         #: called before anything else ended it, or :meth:`abort`): an outbound
         #: link closed so is not reopened.
@@ -818,7 +826,9 @@ class BaseConnection:
             self.client.connected = False
 
     def lost(self, exc: BaseException | None) -> None:
-        """The connection is gone: release the client (``Disconnect``)."""
+        """The connection is gone: release the client (``ConnectionError`` if it failed)."""
+        if exc is not None and self.failure is None:
+            self.failure = exc
         if self.ended is None:
             self.ended = "closed by the client" if exc is None else f"connection lost: {exc}"
         self.closing = True
@@ -842,7 +852,7 @@ class BaseConnection:
             if self._logs:
                 for kind, limit in self._logs.items():
                     limit.summary(log, logging.INFO, "%r: %s", client, kind)
-            self.host.disconnected(client, self.ended or "closed")
+            self.host.disconnected(client, self.ended or "closed", self.failure)
 
     # ========================================================== logging
     def log_limited(self, kind: str, level: int, message: str, *args: Any) -> None:
