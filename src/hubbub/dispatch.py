@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from types import CoroutineType, GeneratorType
 from typing import Any, TypeVar
 
 from .errors import Disconnected
-from .events import Event, Receive
+from .events import Event, HandlerError, Receive
 from .handler import Handler
 from .log_limit import LogLimit
 
@@ -538,7 +539,11 @@ class Dispatcher:
         return True
 
     def _failed(self, handler: Any, event: Event) -> None:
-        """Log a handler's exception: in full the first times, then counted."""
+        """Log a handler's exception (first in full, then counted); raise ``HandlerError``.
+
+        Called while the exception is being handled. A ``HandlerError``
+        handler that raises is only logged, so an error never loops.
+        """
         key = id(handler)
         limit = self._errors.get(key)
         if limit is None:
@@ -546,4 +551,7 @@ class Dispatcher:
         limit.log(
             log, logging.ERROR, "handler %s failed on %s", _describe(handler), event, exc_info=True
         )
+        error = sys.exc_info()[1]
+        if error is not None and not isinstance(event, HandlerError):
+            self.trigger(HandlerError(event=event, handler=handler, error=error))
 

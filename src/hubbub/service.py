@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from . import events
+from .admission import Admission, Decision
 from .client import Client, compose
 from .dispatch import Dispatcher
 from .endpoints import parse_url
@@ -115,6 +116,8 @@ class Service:
         self._emptied: asyncio.Future[None] | None = None
         self._closing_events: list[events.Event] = []
         self._refused = 0
+        # The address rules and Connecting handlers (see admission.py).
+        self._admission = Admission(self, self.dispatcher, self._welcome)
 
     # --- handlers -------------------------------------------------------------
 
@@ -199,23 +202,41 @@ class Service:
         """Before anything is set up for a peer: None to let it in, else why not."""
         if self._state != "running":
             return STOPPING_MESSAGE
-        if len(self._clients) + self._arriving >= self._capacity:
+        if len(self._clients) + self._arriving + self._admission.pending >= self._capacity:
             self._turned_away(address)
             return FULL_MESSAGE
+        if not server.endpoint.flag("proxy"):  # else screen() runs once the header is read
+            refusal = self._admission.screen(server, address)
+            if refusal is not None:
+                return refusal
         self._arriving += 1
         return None
+
+    def screen(self, server: Server, address: tuple[Any, ...]) -> str | None:
+        """The address rules for a peer whose real address is known only now (PROXY header)."""
+        return self._admission.screen(server, address)
 
     def arrived(self, server: Server) -> None:
         """A peer admit() let in is about to become a client, or failed to."""
         self._arriving -= 1
 
-    def connected(self, client: Client) -> str | None:
-        """Register a new client and raise ``Connect``; or say why it is refused."""
+    def connected(self, client: Client) -> Decision:
+        """Run the rules and ``Connecting``; register the client and raise ``Connect``.
+
+        Returns None when it is in, a reason when it is refused, or a future
+        of either while ``Connecting`` handlers are still running.
+        """
         if self._state != "running":
             return STOPPING_MESSAGE
-        if len(self._clients) >= self._capacity:
+        if len(self._clients) + self._admission.pending >= self._capacity:
             self._turned_away(client.address)
             return FULL_MESSAGE
+        return self._admission.connecting(client)
+
+    def _welcome(self, client: Client) -> str | None:
+        """Register a client that was let in and raise ``Connect``."""
+        if self._state != "running":
+            return STOPPING_MESSAGE
         self._clients[client.id] = client
         log.info("%r connected to %s", client, client.server.name)
         self.dispatcher.trigger(events.Connect(client=client, server=client.server))
@@ -225,9 +246,11 @@ class Service:
         """List a carried client (no ``Connect``), in place of ``replacing`` if given."""
         if replacing is not None and self._clients.get(replacing.id) is replacing:
             del self._clients[replacing.id]
+            self._admission.forget(replacing)
             replacing.connected = False
             self.dispatcher.close_inbox(replacing.inbox)
         self._clients[client.id] = client
+        self._admission.carried(client)
         log.info("%r carried on %s", client, client.server.name)
 
     def _turned_away(self, address: tuple[Any, ...]) -> None:
@@ -242,19 +265,30 @@ class Service:
                 self._refused,
             )
 
-    def disconnected(self, client: Client, reason: str = "closed") -> None:
-        """The transport lost ``client`` (``reason`` says how): forget it, raise ``Disconnect``."""
+    def disconnected(
+        self, client: Client, reason: str = "closed", error: BaseException | None = None
+    ) -> None:
+        """The transport lost ``client`` (``reason`` says how): forget it, raise ``Disconnect``.
+
+        An ``error`` (the connection failed) raises ``ConnectionError`` first.
+        """
         client.connected = False
         if self._clients.pop(client.id, None) is None:
+            self._admission.left(client)  # never let in: no Disconnect
             return
+        self._admission.forget(client)
         log.info("%r disconnected after %s (%s)", client, _duration(client.connected_for), reason)
         if self.dispatcher.close_inbox(client.inbox):
             # Let the woken reader end first (one loop turn, never longer).
-            asyncio.get_running_loop().call_soon(self._disconnected, client)
+            asyncio.get_running_loop().call_soon(self._disconnected, client, error)
         else:
-            self._disconnected(client)
+            self._disconnected(client, error)
 
-    def _disconnected(self, client: Client) -> None:
+    def _disconnected(self, client: Client, error: BaseException | None = None) -> None:
+        if error is not None:
+            self.dispatcher.trigger(
+                events.ConnectionError(client=client, server=client.server, error=error)
+            )
         event = self.dispatcher.trigger(events.Disconnect(client=client, server=client.server))
         if self._state == "stopping":
             if event.pending:
@@ -274,6 +308,7 @@ class Service:
         logging.getLogger("hubbub").setLevel(self.settings.log_level)
         try:
             self._capacity = connection_capacity(self.settings.max_connections)
+            self._admission.configure(self.settings)
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
             await self.trigger(events.PreStart(service=self))
             for server in self.servers:

@@ -43,8 +43,8 @@ class Listener(Protocol):
 
 
 SCHEMES: dict[str, Scheme] = {
-    "tcp": Scheme("tcp", "hubbub.transports.tcp", frozenset({"raw"})),
-    "telnet": Scheme("telnet", "hubbub.transports.telnet"),
+    "tcp": Scheme("tcp", "hubbub.transports.tcp", frozenset({"raw", "proxy"})),
+    "telnet": Scheme("telnet", "hubbub.transports.telnet", frozenset({"proxy"})),
 }
 
 #: Schemes of the contract that are not served yet: a clear error, not "unknown".

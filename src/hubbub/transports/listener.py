@@ -21,6 +21,7 @@ from typing import Any, Final, cast
 
 from ..server import Server
 from .base import BaseConnection, Host
+from .proxy import receive_prelude
 
 __all__ = ["BACKLOG", "StreamListener", "open_tcp_listener"]
 
@@ -115,9 +116,15 @@ class StreamListener:
 
     async def _connect(self, conn: socket.socket) -> None:
         made: list[BaseConnection] = []
+        prelude = None
+        if self.server.endpoint.flag("proxy"):  # ?proxy=1: the PROXY header comes first
+            prelude = await receive_prelude(self.host, self.server, conn)
+            if prelude is None:
+                return
 
         def make() -> BaseConnection:
             connection = self.factory()
+            connection.prelude = prelude
             # It holds a place admit() reserved, until it becomes a client.
             connection.admitted = True
             made.append(connection)

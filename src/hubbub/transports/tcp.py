@@ -33,7 +33,13 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
         self.send_wire = self.transport.write
         peer = transport.get_extra_info("peername")
         address = tuple(peer[:2]) if isinstance(peer, tuple) else (str(peer or "?"), 0)
-        self.start(address)
+        prelude, self.prelude = self.prelude, None
+        if prelude is None:
+            self.start(address)
+            return
+        self.start(prelude[0] or address)  # the address a PROXY header gave
+        if prelude[1]:
+            self.data_received(prelude[1])  # bytes read with it, first
 
     # asyncio calls the line stage directly: one call less per packet.
     data_received = BaseConnection.receive_bytes
