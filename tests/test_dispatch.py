@@ -460,7 +460,7 @@ async def test_handler_raising_on_every_event_is_logged_at_a_bounded_rate(
     """1,000 lines, each making a handler raise: the log gets a few ERROR records (the
     first ones with their traceback), not 1,000; every line still reaches the handler
     bound after it, and the service keeps answering."""
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_lines_per_second=0)
     after: list[str] = []
 
     def broken(event: events.Receive) -> None:
@@ -601,3 +601,61 @@ async def test_disconnect_mid_prompt(start: Start) -> None:
     await until(lambda: len(log) >= 4)
     assert log == ["answered", "rest of chain", "read raised Disconnected", "disconnect False"]
     assert len(service.clients) == 0
+
+
+# ============================================================ HandlerError
+
+
+async def test_a_raising_handler_fires_handler_error(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the traceback is logged, HandlerError carries the event, the handler and
+    the exception; the client's other handlers and later lines carry on."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    errors: list[events.HandlerError] = []
+
+    def broken(event: events.Receive) -> None:
+        if event.data == "boom":
+            raise ValueError("bad input: boom")
+
+    service.listen(events.Receive, broken)
+    service.listen(events.Receive, lambda e: e.client.write(f"ok {e.data}"))
+    service.listen(events.HandlerError, errors.append)
+    await start(service)
+    client = await connect(service)
+    await client.send("boom")
+    assert await client.read_line() == "ok boom"
+    [error] = errors
+    assert isinstance(error.event, events.Receive) and error.event.data == "boom"
+    assert error.handler is broken
+    assert isinstance(error.error, ValueError) and str(error.error) == "bad input: boom"
+    assert any("bad input: boom" in (r.exc_text or "") for r in caplog.records)
+    await client.send("fine")
+    assert await client.read_line() == "ok fine"
+    assert len(errors) == 1
+    await client.close()
+
+
+async def test_a_raising_handler_error_handler_is_only_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A HandlerError handler that raises is logged and sets off nothing more."""
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    seen: list[events.HandlerError] = []
+
+    def first(event: events.PostStart) -> None:
+        raise RuntimeError("first failure")
+
+    def reporter(event: events.HandlerError) -> None:
+        seen.append(event)
+        raise RuntimeError("the reporter fails too")
+
+    service.listen(events.PostStart, first)
+    service.listen(events.HandlerError, reporter)
+    await service.trigger(events.PostStart(service=service))
+    await asyncio.sleep(0)
+    assert len(seen) == 1 and str(seen[0].error) == "first failure"
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(logged) == 2
+    assert "reporter failed on A handler raised" in logged[1].getMessage()
+    assert "the reporter fails too" in (logged[1].exc_text or "")

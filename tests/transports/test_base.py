@@ -129,7 +129,7 @@ async def test_ten_megabyte_line_is_refused_without_buffering(
 async def test_input_flood_while_busy_is_held_back_by_tcp(start: Start) -> None:
     """While a handler waits, a client's input flood is held by pausing reads (TCP pushes
     back), not queued in memory; nothing is lost or reordered when it resumes."""
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_lines_per_second=0)
     gate = asyncio.Event()
     got: list[str] = []
 
@@ -410,7 +410,7 @@ async def test_round_trips_stay_quick_during_a_flood(start: Start) -> None:
     round trips keep going. The documented guarantee is at most 64 lines or 2 ms of one
     client's handling per loop turn (about 10 ms of delay); B's p99 must stay under
     50 ms, a 5x margin for a loaded 2-core machine with both peers in the same process."""
-    service = await start(echo_service())
+    service = await start(echo_service(max_lines_per_second=0))
     flooder = await connect(service)
     other = await connect(service)
     await until(lambda: len(service.clients) == 2)
@@ -486,7 +486,7 @@ async def burst_then_one_line(
 async def test_burst_does_not_hold_up_another_client(start: Start) -> None:
     """A's burst of 100,000 lines is handled in turns: B's line, sent after it, is handled
     after at most a few turns' worth of A's lines and echoed before A's last echo."""
-    service = echo_service()
+    service = echo_service(max_lines_per_second=0)
     order: list[hubbub.Client] = []
     service.listen(events.Receive, lambda e: order.append(e.client))
     await start(service)
@@ -501,7 +501,7 @@ async def test_raising_handler_on_a_burst_does_not_hold_up_others(
     """A handler that raises on every one of A's 100,000 lines costs B nothing (same
     ordering as without it), later handlers still run for each line, and the log gets
     three tracebacks, not 100,000."""
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_lines_per_second=0)
     order: list[hubbub.Client] = []
 
     @service.listen(events.Receive)
@@ -680,3 +680,34 @@ async def test_adopted_client_replaces_the_placeholder(start: Start) -> None:
     await until(lambda: len(disconnects) == 2)
     assert disconnects == [original, moved]
     assert len(service.clients) == 0
+
+
+# ============================================================ ConnectionError
+
+
+async def test_a_reset_fires_connection_error_before_disconnect(start: Start) -> None:
+    """A peer that resets (SO_LINGER 0): ConnectionError with the transport's exception,
+    then Disconnect, for the same client; a clean close fires no ConnectionError."""
+    service = echo_service()
+    order: list[tuple[str, hubbub.Client, Any]] = []
+    service.listen(events.ConnectionError, lambda e: order.append(("error", e.client, e.error)))
+    service.listen(events.Disconnect, lambda e: order.append(("disconnect", e.client, None)))
+    await start(service)
+
+    clean = await connect(service)
+    await clean.send("hello")
+    assert await clean.read_line() == "echo: hello"
+    await clean.close()
+    await until(lambda: len(order) == 1)
+    assert order[0][0] == "disconnect"
+
+    sock = socket.create_connection(address_of(service)[:2])
+    await until(lambda: len(service.clients) == 1)
+    [client] = service.clients
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    await until(lambda: len(order) == 3)
+    (kind1, client1, error), (kind2, client2, _) = order[1:]
+    assert (kind1, kind2) == ("error", "disconnect")
+    assert client1 is client2 is client
+    assert isinstance(error, ConnectionResetError)
