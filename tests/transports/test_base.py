@@ -711,3 +711,38 @@ async def test_a_reset_fires_connection_error_before_disconnect(start: Start) ->
     assert (kind1, kind2) == ("error", "disconnect")
     assert client1 is client2 is client
     assert isinstance(error, ConnectionResetError)
+
+
+# ============================================================ max_lines_per_second
+
+
+async def test_line_flood_over_the_rate_is_delayed_not_dropped(start: Start) -> None:
+    """220 lines at once against 200 lines/s, burst 20: every echo arrives, in order, over
+    about a second; a bystander's line sent after the flood is answered long before the
+    flood is through."""
+    service = await start(echo_service(max_lines_per_second=200, lines_burst=20))
+    flooder = await connect(service)
+    bystander = await connect(service)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await flooder.send_raw(b"".join(b"f%d\r\n" % i for i in range(220)))
+    await asyncio.sleep(0.1)
+    await bystander.send("hello")
+    assert await bystander.read_line() == "echo: hello"
+    answered = loop.time() - began
+    for i in range(220):
+        assert await flooder.read_line() == f"echo: f{i}"
+    took = loop.time() - began
+    assert took >= 0.7  # (220 - 20) lines at 200/s: about 1 s
+    assert answered < took / 2
+    await flooder.close()
+    await bystander.close()
+
+
+async def test_line_rate_off_delivers_at_once(start: Start) -> None:
+    service = await start(echo_service(max_lines_per_second=0, lines_burst=1))
+    flooder = await connect(service)
+    await flooder.send_raw(b"".join(b"f%d\r\n" % i for i in range(500)))
+    for i in range(500):
+        assert await flooder.read_line(timeout=2) == f"echo: f{i}"
+    await flooder.close()
