@@ -746,3 +746,17 @@ async def test_line_rate_off_delivers_at_once(start: Start) -> None:
     for i in range(500):
         assert await flooder.read_line(timeout=2) == f"echo: f{i}"
     await flooder.close()
+
+
+async def test_line_rate_half_closed_peer_gets_every_reply(start: Start) -> None:
+    """A peer that sends over the rate and shuts down its sending side still has every
+    line handled (late) and gets every reply."""
+    service = await start(echo_service(max_lines_per_second=400, lines_burst=10))
+    address = service.servers[0].address
+    assert address is not None
+    reader, writer = await asyncio.open_connection(*address[:2])
+    writer.write(b"".join(b"q%d\r\n" % i for i in range(100)))
+    writer.write_eof()
+    for i in range(100):
+        assert await reader.readline() == b"echo: q%d\r\n" % i
+    writer.close()

@@ -309,7 +309,9 @@ async def test_accepted_sockets_send_small_writes_at_once(start: Start) -> None:
 async def test_burst_of_500_connections(start: Start) -> None:
     """500 peers connecting at once are all accepted, greeted and served."""
     enough_descriptors(1200)
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(
+        listen=["tcp://127.0.0.1:0"], connection_rate=0, max_connections_per_ip=0
+    )
     service.listen(events.Connect, lambda e: e.client.write("hi"))
     service.listen(events.Receive, lambda e: e.client.write(f"echo: {e.data}"))
     await start(service)
