@@ -43,7 +43,9 @@ def test_v1_tcp4() -> None:
     data = b"PROXY TCP4 192.0.2.7 10.0.0.1 5555 4000\r\nhello\r\n"
     header = parse_header(data)
     assert header == ProxyHeader(
-        version=1, length=data.index(b"hello"), source=("192.0.2.7", 5555),
+        version=1,
+        length=data.index(b"hello"),
+        source=("192.0.2.7", 5555),
         destination=("10.0.0.1", 4000),
     )
 
