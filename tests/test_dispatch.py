@@ -460,7 +460,7 @@ async def test_handler_raising_on_every_event_is_logged_at_a_bounded_rate(
     """1,000 lines, each making a handler raise: the log gets a few ERROR records (the
     first ones with their traceback), not 1,000; every line still reaches the handler
     bound after it, and the service keeps answering."""
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_lines_per_second=0)
     after: list[str] = []
 
     def broken(event: events.Receive) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 import hubbub
 from hubbub import events
+from hubbub.limits import DENIED
 from hubbub.outbound import BACKOFF_CAP, BACKOFF_FIRST, Backoff
 from hubbub.protocols.telnet import EOR, GA, IAC
 
@@ -510,3 +511,21 @@ async def test_an_over_long_line_from_a_remote_is_logged_not_answered(
         link.write("mine")
         assert await peer.read_until(b"\n") == b"mine\r\n"  # and nothing before it
         assert link.connected
+
+
+async def test_address_rules_screen_inbound_peers_only(start: Start) -> None:
+    """deny and the per-IP rules are for peers that come in: a link the service opens
+    to a denied address, many times over, is not screened, while an inbound peer from
+    the same address is refused."""
+    service = await start(
+        hubbub.Service(listen=["tcp://127.0.0.1:0"], deny=["127.0.0.0/8"], max_connections_per_ip=1)
+    )
+    async with RawRemote() as remote:
+        links = [await service.connect(remote.url()) for _ in range(3)]
+        assert len(service.outbound) == 3
+        peer = await remote.next_peer()
+        peer.send(b"from afar\r\n")
+        inbound = await connect(service)
+        assert await inbound.read_line() == DENIED
+        assert await inbound.closed()
+        assert all(link.connected for link in links)

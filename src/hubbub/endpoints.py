@@ -95,6 +95,9 @@ def parse_url(url: str) -> Endpoint:
             options[key] = value
         else:
             raise ValueError(f"bad listen URL {url!r}: unknown option {key!r}")
+    proxy = options.get("proxy", "0").lower()
+    if proxy not in _TRUE and proxy not in _FALSE:
+        raise ValueError(f"bad listen URL {url!r}: proxy={options['proxy']!r} is not 1 or 0")
     raw = False
     if "raw" in options:
         value = options["raw"].lower()

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from .service import Service as Service_
 
 __all__ = [
+    "Blocked",
     "Client",
     "Connect",
+    "Connecting",
     "ConnectionError",
     "Datagram",
     "Disconnect",
@@ -279,9 +281,58 @@ class Unreachable(Service):
     reason: str
 
 
-# --- errors as events ------------------------------------------------------------
-# ``ConnectionError`` is the contract's name; in this module it hides the
-# builtin of that name, which nothing here uses.
+# --- limits, blocking and errors ------------------------------------------------
+# Connecting and Blocked are Server events: the peer is not a client (yet), so a
+# handler bound to Client never sees one. HandlerError and ConnectionError hang
+# off Event itself for the same reason. ``ConnectionError`` is the contract's
+# name; inside this module it hides the builtin of that name (not used here).
+
+#: Longest refusal reason sent to a peer, in characters; longer ones are cut.
+MAX_REASON: int = 200
+#: What a peer is told when a Connecting handler refuses it without a reason.
+DEFAULT_REFUSAL = "Sorry, your connection was refused."
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\s]+")
+
+
+def one_line(reason: object) -> str:
+    """``reason`` as one printable line of at most :data:`MAX_REASON` characters."""
+    text = _CONTROL.sub(" ", str(reason)).strip()
+    if len(text) > MAX_REASON:
+        text = text[: MAX_REASON - 3].rstrip() + "..."
+    return text or DEFAULT_REFUSAL
+
+
+class Connecting(Server):
+    """A peer is connecting (client, server): call ``refuse(reason)`` to turn it away.
+
+    Fires before ``Connect``. ``event.client`` already has its address and
+    can be written to, but it is not in ``service.clients`` and cannot read
+    input yet. After ``refuse()`` the rest of the chain is skipped; the peer
+    gets the reason as one line and is closed, and ``Blocked`` fires.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("client",)
+    client: Client_
+    #: Why the peer was refused (one line), or None while it is not.
+    reason: str | None = None
+
+    def refuse(self, reason: str = DEFAULT_REFUSAL) -> None:
+        """Turn the peer away: it is told ``reason`` (made one line, at most 200 characters)."""
+        self.reason = one_line(reason)
+        self.stop()
+
+    @property
+    def refused(self) -> bool:
+        return self.reason is not None
+
+
+class Blocked(Server):
+    """A peer was refused (address, server, reason)."""
+
+    fields: ClassVar[tuple[str, ...]] = ("address", "reason")
+    address: tuple[Any, ...]
+    reason: str
 
 
 class HandlerError(Event):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator,
 from typing import Any, TypeVar, overload
 
 from . import events
+from .admission import Admission, Decision
 from .client import Client, compose
 from .dispatch import Dispatcher
 from .endpoints import parse_url
@@ -122,6 +123,8 @@ class Service:
         self._outbound = Outbound(self, lambda: self._state == "running")
         #: Links this service opened (:meth:`connect`): up, or waiting to be reopened.
         self.outbound = ClientSet(self._outbound.links)
+        # The address rules and Connecting handlers (see admission.py).
+        self._admission = Admission(self, self.dispatcher, self._welcome)
 
     # --- handlers -------------------------------------------------------------
 
@@ -133,9 +136,7 @@ class Service:
         self, event_class: type[events.Event], handler: None = None, **filters: Any
     ) -> Callable[[H], H]: ...
 
-    def listen(
-        self, event_class: type[events.Event], handler: Any = None, **filters: Any
-    ) -> Any:
+    def listen(self, event_class: type[events.Event], handler: Any = None, **filters: Any) -> Any:
         """Bind ``handler`` to ``event_class`` (and its subclasses); a decorator without it.
 
         ``filters`` limit it to events whose attributes equal the values given,
@@ -268,25 +269,43 @@ class Service:
         """Before anything is set up for a peer: None to let it in, else why not."""
         if self._state != "running":
             return STOPPING_MESSAGE
-        if len(self._clients) + self._arriving >= self._capacity:
+        if len(self._clients) + self._arriving + self._admission.pending >= self._capacity:
             self._turned_away(address)
             return FULL_MESSAGE
+        if not server.endpoint.flag("proxy"):  # else screen() runs once the header is read
+            refusal = self._admission.screen(server, address)
+            if refusal is not None:
+                return refusal
         self._arriving += 1
         return None
+
+    def screen(self, server: Server, address: tuple[Any, ...]) -> str | None:
+        """The address rules for a peer whose real address is known only now (PROXY header)."""
+        return self._admission.screen(server, address)
 
     def arrived(self, server: Server) -> None:
         """A peer admit() let in is about to become a client, or failed to."""
         self._arriving -= 1
 
-    def connected(self, client: Client) -> str | None:
-        """Register a new client and raise ``Connect``; or say why it is refused."""
+    def connected(self, client: Client) -> Decision:
+        """Run the rules and ``Connecting``; register the client and raise ``Connect``.
+
+        Returns None when it is in, a reason when it is refused, or a future
+        of either while ``Connecting`` handlers are still running.
+        """
         if client.server.outbound:
             return self._outbound.connected(client)
         if self._state != "running":
             return STOPPING_MESSAGE
-        if len(self._clients) >= self._capacity:
+        if len(self._clients) + self._admission.pending >= self._capacity:
             self._turned_away(client.address)
             return FULL_MESSAGE
+        return self._admission.connecting(client)
+
+    def _welcome(self, client: Client) -> str | None:
+        """Register a client that was let in and raise ``Connect``."""
+        if self._state != "running":
+            return STOPPING_MESSAGE
         self._clients[client.id] = client
         self.groups.enrol(client)
         log.info("%r connected to %s", client, client.server.name)
@@ -297,11 +316,13 @@ class Service:
         """List a carried client (no ``Connect``), in place of ``replacing`` if given."""
         if replacing is not None and self._clients.get(replacing.id) is replacing:
             del self._clients[replacing.id]
+            self._admission.forget(replacing)
             replacing.connected = False
             self.groups.drop(replacing)
             self.dispatcher.close_inbox(replacing.inbox)
         self._clients[client.id] = client
         self.groups.enrol(client)
+        self._admission.carried(client)
         log.info("%r carried on %s", client, client.server.name)
 
     def _turned_away(self, address: tuple[Any, ...]) -> None:
@@ -328,7 +349,10 @@ class Service:
             if not self._outbound.disconnected(client, reason):
                 return
         elif self._clients.pop(client.id, None) is None:
+            self._admission.left(client)  # never let in: no Disconnect
             return
+        else:
+            self._admission.forget(client)
         self.groups.drop(client)
         log.info("%r disconnected after %s (%s)", client, _duration(client.connected_for), reason)
         if self.dispatcher.close_inbox(client.inbox):
@@ -361,6 +385,7 @@ class Service:
         logging.getLogger("hubbub").setLevel(self.settings.log_level)
         try:
             self._capacity = connection_capacity(self.settings.max_connections)
+            self._admission.configure(self.settings)
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
             await self.trigger(events.PreStart(service=self))
             for server in self.servers:
@@ -504,9 +529,7 @@ class Service:
         pending = [asyncio.ensure_future(event) for event in waits if event.pending]
         finished = await self._wait(pending, self.settings.close_timeout)
         if not finished and not self._is_forced():
-            log.warning(
-                    "%s did not finish in %.1fs; going on", what, self.settings.close_timeout
-                )
+            log.warning("%s did not finish in %.1fs; going on", what, self.settings.close_timeout)
 
     async def serve(self) -> None:
         """Start, then wait until the service is stopped."""
@@ -526,7 +549,7 @@ class Service:
         if _loading:
             raise SystemExit(
                 f"hubbub: {_loading[-1]} calls service.run() while `hubbub run` imports it; "
-                "put that call under `if __name__ == \"__main__\":` "
+                'put that call under `if __name__ == "__main__":` '
                 "(hubbub run starts the service itself)"
             )
         try:

@@ -17,6 +17,7 @@ which only sets the defaults for its own deployment.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import logging
 import math
 import tomllib
@@ -150,6 +151,39 @@ def _choice(*choices: str) -> Callable[[Any, bool], str]:
     return check
 
 
+def _rate(value: Any, text: bool) -> int | float:
+    if text and isinstance(value, str):
+        try:
+            value = float(value) if any(c in value for c in ".eE") else int(value, 10)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{value!r} is not a number >= 0 (0 turns the limit off)")
+    return value
+
+
+def _networks(value: Any, text: bool) -> list[str]:
+    """CIDR networks (a bare address is a network of one), in their canonical spelling."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{value!r} is not a list of networks such as 10.0.0.0/8")
+    networks = []
+    for entry in value:
+        try:
+            networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not an IP network (use CIDR, e.g. 192.0.2.0/24 or 2001:db8::/32)"
+            ) from None
+    return networks
+
+
 @dataclass(frozen=True)
 class _Field:
     default: Any
@@ -166,6 +200,27 @@ FIELDS: dict[str, _Field] = {
         4 * 1024 * 1024, _int(1), "unsent output, in bytes, past which a client is cut off"
     ),
     "max_connections": _Field(10_000, _int(1), "connections held at once; more are turned away"),
+    # limits and blocking
+    "allow": _Field([], _networks, "if not empty, only peers in these networks (CIDR) may connect"),
+    "deny": _Field([], _networks, "peers in these networks (CIDR) are refused"),
+    "max_connections_per_ip": _Field(
+        32, _int(0), "connections from one IP address (IPv6: one /64) at once; 0: no limit"
+    ),
+    "connection_rate": _Field(
+        10, _rate, "new connections per second from one IP address (IPv6: one /64); 0: no limit"
+    ),
+    "connection_burst": _Field(
+        20, _int(1), "connections one address may open at once before connection_rate applies"
+    ),
+    "max_lines_per_second": _Field(
+        50, _rate, "input lines per second per client; more are delayed, not dropped; 0: no limit"
+    ),
+    "lines_burst": _Field(
+        200, _int(1), "lines a client may send at once before max_lines_per_second applies"
+    ),
+    "proxy_timeout": _Field(
+        5.0, _seconds, "seconds a ?proxy=1 listener waits for the PROXY protocol header"
+    ),
     "encoding": _Field("utf-8", _encoding, "default text encoding of new clients"),
     "newline": _Field("\r\n", _newline, "line ending written after each line"),
     "log_level": _Field("INFO", _log_level, "level of the hubbub.* loggers"),
@@ -201,6 +256,15 @@ class Settings:
     max_line_length: int
     max_output_buffer: int
     max_connections: int
+    # limits and blocking
+    allow: list[str]
+    deny: list[str]
+    max_connections_per_ip: int
+    connection_rate: int | float
+    connection_burst: int
+    max_lines_per_second: int | float
+    lines_burst: int
+    proxy_timeout: float
     encoding: str
     newline: str
     log_level: str

@@ -129,7 +129,7 @@ async def test_ten_megabyte_line_is_refused_without_buffering(
 async def test_input_flood_while_busy_is_held_back_by_tcp(start: Start) -> None:
     """While a handler waits, a client's input flood is held by pausing reads (TCP pushes
     back), not queued in memory; nothing is lost or reordered when it resumes."""
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_lines_per_second=0)
     gate = asyncio.Event()
     got: list[str] = []
 
@@ -410,7 +410,7 @@ async def test_round_trips_stay_quick_during_a_flood(start: Start) -> None:
     round trips keep going. The documented guarantee is at most 64 lines or 2 ms of one
     client's handling per loop turn (about 10 ms of delay); B's p99 must stay under
     50 ms, a 5x margin for a loaded 2-core machine with both peers in the same process."""
-    service = await start(echo_service())
+    service = await start(echo_service(max_lines_per_second=0))
     flooder = await connect(service)
     other = await connect(service)
     await until(lambda: len(service.clients) == 2)
@@ -486,7 +486,7 @@ async def burst_then_one_line(
 async def test_burst_does_not_hold_up_another_client(start: Start) -> None:
     """A's burst of 100,000 lines is handled in turns: B's line, sent after it, is handled
     after at most a few turns' worth of A's lines and echoed before A's last echo."""
-    service = echo_service()
+    service = echo_service(max_lines_per_second=0)
     order: list[hubbub.Client] = []
     service.listen(events.Receive, lambda e: order.append(e.client))
     await start(service)
@@ -501,7 +501,7 @@ async def test_raising_handler_on_a_burst_does_not_hold_up_others(
     """A handler that raises on every one of A's 100,000 lines costs B nothing (same
     ordering as without it), later handlers still run for each line, and the log gets
     three tracebacks, not 100,000."""
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_lines_per_second=0)
     order: list[hubbub.Client] = []
 
     @service.listen(events.Receive)
@@ -711,3 +711,52 @@ async def test_a_reset_fires_connection_error_before_disconnect(start: Start) ->
     assert (kind1, kind2) == ("error", "disconnect")
     assert client1 is client2 is client
     assert isinstance(error, ConnectionResetError)
+
+
+# ============================================================ max_lines_per_second
+
+
+async def test_line_flood_over_the_rate_is_delayed_not_dropped(start: Start) -> None:
+    """220 lines at once against 200 lines/s, burst 20: every echo arrives, in order, over
+    about a second; a bystander's line sent after the flood is answered long before the
+    flood is through."""
+    service = await start(echo_service(max_lines_per_second=200, lines_burst=20))
+    flooder = await connect(service)
+    bystander = await connect(service)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await flooder.send_raw(b"".join(b"f%d\r\n" % i for i in range(220)))
+    await asyncio.sleep(0.1)
+    await bystander.send("hello")
+    assert await bystander.read_line() == "echo: hello"
+    answered = loop.time() - began
+    for i in range(220):
+        assert await flooder.read_line() == f"echo: f{i}"
+    took = loop.time() - began
+    assert took >= 0.7  # (220 - 20) lines at 200/s: about 1 s
+    assert answered < took / 2
+    await flooder.close()
+    await bystander.close()
+
+
+async def test_line_rate_off_delivers_at_once(start: Start) -> None:
+    service = await start(echo_service(max_lines_per_second=0, lines_burst=1))
+    flooder = await connect(service)
+    await flooder.send_raw(b"".join(b"f%d\r\n" % i for i in range(500)))
+    for i in range(500):
+        assert await flooder.read_line(timeout=2) == f"echo: f{i}"
+    await flooder.close()
+
+
+async def test_line_rate_half_closed_peer_gets_every_reply(start: Start) -> None:
+    """A peer that sends over the rate and shuts down its sending side still has every
+    line handled (late) and gets every reply."""
+    service = await start(echo_service(max_lines_per_second=400, lines_burst=10))
+    address = service.servers[0].address
+    assert address is not None
+    reader, writer = await asyncio.open_connection(*address[:2])
+    writer.write(b"".join(b"q%d\r\n" % i for i in range(100)))
+    writer.write_eof()
+    for i in range(100):
+        assert await reader.readline() == b"echo: q%d\r\n" % i
+    writer.close()

@@ -285,7 +285,7 @@ async def test_client_that_never_reads_is_cut_off(
 
 async def test_input_flood_does_not_hold_up_others(start: Start, scheme: str) -> None:
     """One client's burst of 20,000 lines is handled in turns: another's line goes first."""
-    rec = Recorder(scheme).echo()
+    rec = Recorder(scheme, max_lines_per_second=0).echo()
     order: list[hubbub.Client] = []
     rec.service.listen(events.Receive, lambda e: order.append(e.client))
     await start(rec.service)
@@ -361,7 +361,7 @@ async def test_silent_client_is_held_until_stop(start: Start, scheme: str) -> No
 
 async def test_burst_of_connections(start: Start, scheme: str) -> None:
     """Fifty peers connecting at once are all greeted and served."""
-    rec = Recorder(scheme).echo()
+    rec = Recorder(scheme, connection_rate=0, max_connections_per_ip=0).echo()
     rec.service.listen(events.Connect, lambda e: e.client.write("hi"))
     await start(rec.service)
     clients = await asyncio.gather(*(rec.open() for _ in range(50)))

@@ -36,7 +36,9 @@ import hubbub
 from hubbub import events
 
 mode, loop = sys.argv[1], sys.argv[2]
-settings = {"listen": ["tcp://127.0.0.1:0"], "loop": loop}
+# Hundreds of peers from one address: the per-IP limits are off.
+settings = {"listen": ["tcp://127.0.0.1:0"], "loop": loop, "connection_rate": 0,
+            "max_connections_per_ip": 0}
 if mode == "low-limit":
     resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
     settings["log_level"] = "WARNING"
@@ -309,7 +311,9 @@ async def test_accepted_sockets_send_small_writes_at_once(start: Start) -> None:
 async def test_burst_of_500_connections(start: Start) -> None:
     """500 peers connecting at once are all accepted, greeted and served."""
     enough_descriptors(1200)
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(
+        listen=["tcp://127.0.0.1:0"], connection_rate=0, max_connections_per_ip=0
+    )
     service.listen(events.Connect, lambda e: e.client.write("hi"))
     service.listen(events.Receive, lambda e: e.client.write(f"echo: {e.data}"))
     await start(service)

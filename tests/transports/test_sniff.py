@@ -129,7 +129,7 @@ async def test_silent_telnet_client_gets_negotiation_after_the_sniff_timeout(
 
 async def test_silent_peers_hold_up_nobody(start: Start) -> None:
     """While twenty peers sit out their sniff, a TLS client and a plain one are served."""
-    app = AutoApp("telnet://127.0.0.1:0?tls=auto", tls_sniff_timeout=30)
+    app = AutoApp("telnet://127.0.0.1:0?tls=auto", tls_sniff_timeout=30, connection_rate=0)
     await start(app.service)
     silent = [await raw_connection(app.address) for _ in range(20)]
     tls = await open_tls(app.address, telnet=True)
@@ -158,8 +158,7 @@ async def test_broken_handshake_on_an_auto_port(
     listener = app.service.servers[0].listener
     await until(lambda: listener.tls.failures == 1)  # type: ignore[union-attr]
     assert any(
-        r.levelno == logging.INFO and "TLS handshake from" in r.getMessage()
-        for r in caplog.records
+        r.levelno == logging.INFO and "TLS handshake from" in r.getMessage() for r in caplog.records
     )
     assert app.connects == []
 

@@ -58,7 +58,7 @@ async def test_half_closed_peer_gets_its_replies(start: Start) -> None:
     """A peer that sends its lines and then shuts down its sending side (as
     ``printf 'a\\nb\\n' | nc host port`` does) has every line handled and gets every
     reply before the connection closes; then Disconnect fires."""
-    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"], max_lines_per_second=0)
     service.listen(events.Receive, lambda e: e.client.write(f"echo: {e.data}"))
     disconnects: list[hubbub.Client] = []
     service.listen(events.Disconnect, lambda e: disconnects.append(e.client))

@@ -172,3 +172,19 @@ async def test_raw_mode(start: Start, socket_dir: str) -> None:
     await client.send_raw(b"\xff\x00no newline")
     await until(lambda: b"".join(chunks) == b"\xff\x00no newline")
     await client.close()
+
+
+async def test_address_rules_do_not_apply(start: Start, socket_dir: str) -> None:
+    """A UNIX peer has no IP: deny-all, one per IP and a burst of one leave it alone."""
+    path = f"{socket_dir}/admin.sock"
+    service = unix_service(
+        path, deny=["0.0.0.0/0", "::/0"], max_connections_per_ip=1, connection_burst=1
+    )
+    await start(service)
+    clients = [await AsyncTestClient.connect(path) for _ in range(5)]
+    for number, client in enumerate(clients):
+        await client.send(f"hello {number}")
+        assert await client.read_line() == f"echo: hello {number}"
+    assert len(service.clients) == 5
+    for client in clients:
+        await client.close()

@@ -46,11 +46,15 @@ class Listener(Protocol):
 
 
 SCHEMES: dict[str, Scheme] = {
-    "tcp": Scheme("tcp", "hubbub.transports.tcp", frozenset({"raw", "tls", "cert", "key"})),
-    "telnet": Scheme("telnet", "hubbub.transports.telnet", frozenset({"tls", "cert", "key"})),
+    "tcp": Scheme(
+        "tcp", "hubbub.transports.tcp", frozenset({"raw", "tls", "cert", "key", "proxy"})
+    ),
+    "telnet": Scheme(
+        "telnet", "hubbub.transports.telnet", frozenset({"tls", "cert", "key", "proxy"})
+    ),
     # TLS is a layer under tcp and telnet (see tls.py): the same modules serve it.
-    "tls": Scheme("tls", "hubbub.transports.tcp", frozenset({"raw", "cert", "key"})),
-    "telnets": Scheme("telnets", "hubbub.transports.telnet", frozenset({"cert", "key"})),
+    "tls": Scheme("tls", "hubbub.transports.tcp", frozenset({"raw", "cert", "key", "proxy"})),
+    "telnets": Scheme("telnets", "hubbub.transports.telnet", frozenset({"cert", "key", "proxy"})),
     "unix": Scheme("unix", "hubbub.transports.unix", frozenset({"raw"}), path=True),
     "udp": Scheme("udp", "hubbub.transports.udp", clients=False),
 }

@@ -7,8 +7,9 @@
   :data:`TURN_SECONDS` of handler time, per client per event-loop turn);
 * **output**: holding writes while input is handled (:class:`WriteBatch`),
   backpressure, and cutting off a client that does not take its output;
-* **flow control**: pausing reads while the client's inbox is full or its
-  backlog is being worked through;
+* **flow control**: pausing reads while the client's inbox is full, its
+  backlog is being worked through, it sends more than ``max_lines_per_second``
+  or it waits to be let in (``Connecting`` handlers still running);
 * closing with a timeout, the client's state as data, and rate-limited logs.
 
 A concrete transport implements a few hooks: :meth:`~BaseConnection.write_bytes`,
@@ -37,6 +38,7 @@ from typing import Any, ClassVar, Final, Protocol
 from ..client import Client
 from ..dispatch import Dispatcher, Inbox
 from ..errors import Disconnected, TLSError
+from ..limits import TokenBucket
 from ..log_limit import LogLimit
 from ..protocols.editing import edit_line
 from ..protocols.lines import TOO_LONG, LineBuffer, LineTooLong
@@ -68,6 +70,14 @@ OUTPUT_CEILING: Final = 8
 # Reasons to stop reading from a peer (bits of BaseConnection._paused).
 PAUSED_BY_INBOX: Final = 1
 PAUSED_BY_BACKLOG: Final = 2
+PAUSED_BY_RATE: Final = 4
+PAUSED_BY_GATE: Final = 8
+
+#: Line tokens a rate-limited connection takes from its bucket at a time, so
+#: the clock is read once per this many lines, not per line.
+TOKENS_AHEAD: Final = 16
+#: A rate-limited connection resumes once it may send this share of a second's lines.
+RATE_RESUME: Final = 0.1
 
 
 class WriteBatch:
@@ -121,11 +131,18 @@ class Host(Protocol):
     def admit(self, server: Server, address: tuple[Any, ...]) -> str | None:
         """Called before anything is set up for a new peer: None, or why it is refused."""
 
+    def screen(self, server: Server, address: tuple[Any, ...]) -> str | None:
+        """The address rules, for a peer whose address is known only after :meth:`admit`."""
+
     def arrived(self, server: Server) -> None:
         """A peer :meth:`admit` let in is about to become a client, or failed to."""
 
-    def connected(self, client: Client) -> str | None:
-        """Register a new client and raise ``Connect``; or say why it is refused."""
+    def connected(self, client: Client) -> str | asyncio.Future[str | None] | None:
+        """Register a new client and raise ``Connect``; or say why it is refused.
+
+        A future means ``Connecting`` handlers are still deciding: the
+        connection holds the peer's input until it resolves.
+        """
 
     def adopted(self, client: Client, replacing: Client | None) -> None:
         """Register a carried client (no ``Connect``), in place of ``replacing`` if given."""
@@ -168,14 +185,18 @@ class BaseConnection:
         "_held",
         "_hidden",
         "_limit",
+        "_line_rate",
         "_logs",
         "_out",
         "_out_size",
         "_paused",
         "_progress",
+        "_rate_timer",
         "_raw",
         "_receive",
+        "_slow",
         "_stall_timer",
+        "_tokens",
         "_wire_mark",
         "admitted",
         "batch",
@@ -188,6 +209,7 @@ class BaseConnection:
         "hung_up",
         "inbox",
         "is_lost",
+        "prelude",
         "secure",
         "send_wire",
         "server",
@@ -240,6 +262,21 @@ class BaseConnection:
         self._drain: list[asyncio.Future[None]] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._logs: dict[str, LogLimit] | None = None
+        # max_lines_per_second: a token bucket, and tokens taken from it ahead.
+        # A link this service opened is a server it chose to talk to: no limit.
+        rate = 0 if server.outbound else settings.max_lines_per_second
+        self._line_rate: TokenBucket | None = None
+        self._tokens = 0
+        self._rate_timer: asyncio.TimerHandle | None = None
+        if rate:
+            burst = settings.lines_burst
+            self._line_rate = TokenBucket(rate, burst, time.monotonic(), tokens=0.0)
+            self._tokens = burst
+        # True when input takes the slower path: raw mode, or a line rate limit.
+        self._slow = self._raw or rate > 0
+        #: The peer's real address when a PROXY protocol header gave one
+        #: (read before the transport existed); None: the socket's own.
+        self.prelude: tuple[Any, ...] | None = None
         #: Prepared output is shared between connections with equal keys.
         self.share_key: tuple[Any, ...] = (self.kind, self._encoding)
         #: Hands bytes to the wire with no checks (a transport may set it to its
@@ -377,6 +414,7 @@ class BaseConnection:
         self.restore_transport_state(saved.get("transport", {}))
         self._encoding = client.encoding
         self._raw = client.raw
+        self._slow = client.raw or self._line_rate is not None
         self._hidden = not client.echo
         self.share_key = (self.kind, self._encoding)
         self.client = client
@@ -397,10 +435,32 @@ class BaseConnection:
         refusal = self.host.connected(client)
         if refusal is None:
             return client
+        if not isinstance(refusal, str):  # Connecting handlers are still deciding
+            self._backlog = []  # input is held (in order) until the peer is let in
+            self._backlog_at = 0
+            self._pause(PAUSED_BY_GATE)
+            refusal.add_done_callback(lambda decision: self._decided(client, decision))
+            return client
         client.connected = False
         self.client = None
         self.refuse(refusal)
         return None
+
+    def _decided(self, client: Client, decision: asyncio.Future[str | None]) -> None:
+        """The host decided about a peer that was waiting to be let in."""
+        if self.client is not client or self.closing or decision.cancelled():
+            return
+        refusal = decision.result()
+        if refusal is not None:
+            client.connected = False
+            self.client = None
+            self.refuse(refusal)
+            return
+        if self._backlog:
+            self._continue()  # what the peer sent meanwhile, after Connect
+        else:
+            self._backlog = None
+        self._resume(PAUSED_BY_GATE)
 
     def refuse(self, reason: str) -> None:
         """Tell the peer why it is turned away, then close (a remote server is not told)."""
@@ -421,12 +481,25 @@ class BaseConnection:
         """Stream input (transport framing already removed): frame it into lines."""
         if self.closing:  # (a connection without a client is always closing)
             return
-        if self._raw:
-            self._receive_chunk(data)
-            return
-        lines = self._framer.receive_data(data)
-        if not lines:
-            return
+        if self._slow:
+            if self._raw:
+                self._receive_chunk(data)
+                return
+            lines = self._framer.receive_data(data)
+            if not lines:
+                return
+            # max_lines_per_second: one line spends a token taken ahead (no
+            # clock read); more lines at once are metered by _lines().
+            if self._backlog is None and len(lines) == 1:
+                if self._tokens:
+                    self._tokens -= 1
+                elif not self._grant(1):
+                    self._throttle(lines, 0)
+                    return
+        else:
+            lines = self._framer.receive_data(data)
+            if not lines:
+                return
         if self._backlog is not None:
             self._backlog.extend(lines)
             return
@@ -481,7 +554,11 @@ class BaseConnection:
         if self._backlog is not None:
             self._backlog.append(line)
             return
-        self._batched(self._line, line if len(line) <= self._framer.max_line_length else TOO_LONG)
+        item = line if len(line) <= self._framer.max_line_length else TOO_LONG
+        if self._line_rate is None:
+            self._batched(self._line, item)
+        else:
+            self._batched(self._lines, [item])
 
     def _receive_chunk(self, data: bytes) -> None:
         if self._backlog is not None:
@@ -523,11 +600,16 @@ class BaseConnection:
             self.hidden_line_ended()
         self._receive(self.inbox, text)  # type: ignore[arg-type]
 
-    def _lines(self, lines: list[Line], start: int) -> None:
+    def _lines(self, lines: list[Line], start: int = 0) -> None:
         """Deliver ``lines[start:]``, leaving what this turn has no room for as a backlog."""
-        deadline = time.perf_counter() + TURN_SECONDS
         stop = start + LINES_PER_TURN
         n = len(lines)
+        if self._line_rate is not None and start < n:
+            stop = start + self._grant(min(n, stop) - start)
+            if stop == start:
+                self._throttle(lines, start)
+                return
+        deadline = time.perf_counter() + TURN_SECONDS
         i = start
         while i < n:
             if self.closing:
@@ -540,6 +622,8 @@ class BaseConnection:
                 self._line(item)
             # The clock is read every 8 lines: cheap, and still within the budget.
             if i < n and (i >= stop or (not i & 7 and time.perf_counter() > deadline)):
+                if self._line_rate is not None:
+                    self._tokens += stop - i  # granted but not delivered this turn
                 self._defer(lines, i)
                 return
 
@@ -557,7 +641,45 @@ class BaseConnection:
             return
         self._batched(lambda start: self._lines(lines, start), at)
         if self._backlog is None:
-            self._resume(PAUSED_BY_BACKLOG)
+            self._resume(PAUSED_BY_BACKLOG | PAUSED_BY_RATE)
+
+    # ------------------------------------------------------- max_lines_per_second
+    def _grant(self, want: int) -> int:
+        """Spend up to ``want`` line tokens (taking more from the bucket if short)."""
+        tokens = self._tokens
+        if tokens < want:
+            bucket = self._line_rate
+            assert bucket is not None
+            tokens += bucket.take(max(want - tokens, TOKENS_AHEAD), time.monotonic(), tokens)
+        granted = want if want < tokens else tokens
+        self._tokens = tokens - granted
+        return granted
+
+    def _throttle(self, lines: list[Line], at: int) -> None:
+        """Over the line rate: keep the rest, stop reading, go on when tokens are back.
+
+        Nothing is dropped: the sender is held back by TCP while reading is paused.
+        """
+        self._backlog = lines
+        self._backlog_at = at
+        self._pause(PAUSED_BY_RATE)
+        if self._rate_timer is None:
+            bucket = self._line_rate
+            assert bucket is not None
+            delay = bucket.wait(max(1.0, bucket.rate * RATE_RESUME), time.monotonic(), self._tokens)
+            self._rate_timer = asyncio.get_running_loop().call_later(delay, self._unthrottle)
+            self.log_limited(
+                "rate",
+                logging.INFO,
+                "%r sends more than %g lines a second (max_lines_per_second); "
+                "its input is slowed down",
+                self.client,
+                bucket.rate,
+            )
+
+    def _unthrottle(self) -> None:
+        self._rate_timer = None
+        self._continue()
 
     def _too_long(self) -> None:
         client = self.client
@@ -762,6 +884,7 @@ class BaseConnection:
 
     def set_raw(self, raw: bool) -> None:
         self._raw = raw
+        self._slow = raw or self._line_rate is not None
         if raw:
             partial = self._framer.take_partial()
             if partial:
@@ -840,6 +963,9 @@ class BaseConnection:
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._stall_timer = None
+        if self._rate_timer is not None:
+            self._rate_timer.cancel()
+            self._rate_timer = None
         if self._drain:
             self._wake_drain()
         self._release()

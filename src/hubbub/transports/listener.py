@@ -22,6 +22,7 @@ from typing import Any, Final, cast
 from ..endpoints import Endpoint
 from ..server import Server
 from .base import BaseConnection, Host
+from .proxy import receive_prelude
 from .tls import ListenerTLS, listener_tls
 
 __all__ = ["BACKLOG", "StreamListener", "bind_addresses", "open_tcp_listener"]
@@ -143,9 +144,16 @@ class StreamListener:
         made: list[BaseConnection] = []
         tls = self.tls
         secure = False
+        prelude = None
+        if self.server.endpoint.flag("proxy"):  # ?proxy=1: the PROXY header comes first
+            header = await receive_prelude(self.host, self.server, conn)
+            if header is None:
+                return
+            prelude = header.source
 
         def make() -> BaseConnection:
             connection = self.factory()
+            connection.prelude = prelude
             # It holds a place admit() reserved, until it becomes a client.
             connection.admitted = True
             connection.secure = secure
@@ -197,9 +205,7 @@ async def bind_addresses(
     address gets the port the first one was given.
     """
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(
-        endpoint.host, endpoint.port, type=kind, flags=socket.AI_PASSIVE
-    )
+    infos = await loop.getaddrinfo(endpoint.host, endpoint.port, type=kind, flags=socket.AI_PASSIVE)
     sockets: list[socket.socket] = []
     seen: set[Any] = set()
     try:

@@ -33,7 +33,9 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.send_wire = self.transport.write
-        self.start(self.peer(transport.get_extra_info("peername")))
+        address = self.peer(transport.get_extra_info("peername"))
+        prelude, self.prelude = self.prelude, None
+        self.start(prelude or address)  # prelude: the address a PROXY header gave
 
     def peer(self, peername: Any) -> tuple[Any, ...]:
         """The peer's address as ``client.address`` gives it: (host, port)."""
