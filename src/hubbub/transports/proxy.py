@@ -20,11 +20,11 @@ import contextlib
 import logging
 import socket
 import weakref
-from typing import Any, Final
+from typing import Final
 
 from ..log_limit import LogLimit
 from ..protocols.proxy import ProxyError, ProxyHeader, parse_header
-from ..server import Server
+from ..server import Server, format_address
 from .base import Host
 
 __all__ = ["receive_prelude"]
@@ -129,7 +129,7 @@ def _log_bad_header(server: Server, conn: socket.socket, exc: BaseException) -> 
     else:
         why = str(exc) or type(exc).__name__
     try:
-        peer: Any = conn.getpeername()
+        peer = format_address(conn.getpeername())
     except OSError:
         peer = "?"
     limit = _bad_headers.get(server)
