@@ -518,9 +518,7 @@ class Dispatcher:
             if task is not None and not task.done():
                 task.cancel()
 
-    def _matches(
-        self, event: Event, filters: tuple[tuple[str, Any], ...], handler: Any
-    ) -> bool:
+    def _matches(self, event: Event, filters: tuple[tuple[str, Any], ...], handler: Any) -> bool:
         for key, value in filters:
             found = getattr(event, key, _MISSING)
             if found is _MISSING:
@@ -554,4 +552,3 @@ class Dispatcher:
         error = sys.exc_info()[1]
         if error is not None and not isinstance(event, HandlerError):
             self.trigger(HandlerError(event=event, handler=handler, error=error))
-

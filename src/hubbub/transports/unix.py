@@ -62,9 +62,7 @@ class UnixConnection(StreamConnection):
 class UnixListener(StreamListener):
     """A listening socket file, removed again when the listener closes."""
 
-    def __init__(
-        self, host: Host, server: Server, sock: socket.socket, factory: Factory
-    ) -> None:
+    def __init__(self, host: Host, server: Server, sock: socket.socket, factory: Factory) -> None:
         self.path = server.endpoint.path
         super().__init__(host, server, [sock], factory, address=self.path)
         made = os.stat(self.path)

@@ -94,9 +94,7 @@ class AcceptSga(Option):
     remote = True
 
 
-def client_options(
-    *, width: int = 80, height: int = 24, terminal: str = "hubbub"
-) -> OptionSet:
+def client_options(*, width: int = 80, height: int = 24, terminal: str = "hubbub") -> OptionSet:
     """The options of an outbound link: see the module docstring."""
     return OptionSet(
         [ReportWindowSize(width, height), ReportTerminalType(terminal), AcceptEcho(), AcceptSga()],
