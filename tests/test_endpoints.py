@@ -8,10 +8,9 @@ import pytest
 
 import hubbub
 from hubbub.endpoints import Endpoint, parse_url
-from hubbub.transports import PLANNED, SCHEMES
+from hubbub.transports import SCHEMES
 
 HOST_SCHEMES = sorted(name for name, scheme in SCHEMES.items() if not scheme.path)
-NOT_YET = sorted(PLANNED - set(SCHEMES))
 
 
 def refused(url: str) -> str:
@@ -29,7 +28,7 @@ def refused(url: str) -> str:
 def test_the_table_has_the_schemes_served_today() -> None:
     """tcp:// and telnet:// are served; the contract's other schemes are planned."""
     assert {"tcp", "telnet"} <= set(SCHEMES)
-    assert {"telnets", "tls", "ws", "wss", "udp", "unix"} <= PLANNED | set(SCHEMES)
+    assert {"telnets", "tls", "ws", "wss", "udp", "unix"} <= set(SCHEMES)
 
 
 @pytest.mark.parametrize("scheme", HOST_SCHEMES)
@@ -45,14 +44,6 @@ def test_every_served_scheme_parses(scheme: str) -> None:
 @pytest.mark.parametrize("scheme", HOST_SCHEMES)
 def test_scheme_is_case_insensitive(scheme: str) -> None:
     assert parse_url(f"{scheme.upper()}://127.0.0.1:0").scheme == scheme
-
-
-@pytest.mark.parametrize("scheme", NOT_YET)
-def test_planned_schemes_say_not_supported_yet(scheme: str) -> None:
-    """A scheme of the contract that is not built yet is not called "unknown"."""
-    message = refused(f"{scheme}://127.0.0.1:1")
-    assert f"scheme {scheme}:// is not supported yet" in message
-    assert "unknown scheme" not in message
 
 
 @pytest.mark.parametrize("url", ["ftp://x:1", "http://127.0.0.1:80"])

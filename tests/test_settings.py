@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "tls_key": "",
     "tls_handshake_timeout": 10.0,
     "tls_sniff_timeout": 0.3,
+    "ws_ping_interval": 20.0,
+    "origins": [],
+    "ws_page": "",
 }
 
 
@@ -164,7 +167,6 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("listen", "ftp://x:1", "ftp://x:1"),
     ("listen", ["telnet://127.0.0.1"], "telnet://127.0.0.1"),
     ("listen", ["tcp://:5"], "tcp://:5"),
-    ("listen", ["ws://127.0.0.1:1"], "ws://127.0.0.1:1"),
     ("listen", ["telnet://h:1?raw=1"], "telnet://h:1?raw=1"),
     ("listen", ["tcp://h:1?colour=red"], "colour"),
     ("listen", ["tcp://h:1?raw=maybe"], "maybe"),
@@ -526,8 +528,16 @@ def test_empty_listen_refusal_keeps_the_old_value() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("true", True), ("false", False), ("1", True), ("0", False), ("TRUE", True),
-     (" False ", False), ("yes", True), ("off", False)],
+    [
+        ("true", True),
+        ("false", False),
+        ("1", True),
+        ("0", False),
+        ("TRUE", True),
+        (" False ", False),
+        ("yes", True),
+        ("off", False),
+    ],
 )
 def test_line_editing_from_environment(text: str, value: bool) -> None:
     """true/false/1/0 (any case) are read from HUBBUB_LINE_EDITING."""
@@ -630,3 +640,13 @@ def test_udp_and_tcp_may_share_a_port_number() -> None:
         hubbub.Service(listen=["udp://127.0.0.1:9000", "udp://127.0.0.1:9000?name=b"])
     with pytest.raises(hubbub.SettingsError, match="are the same address"):
         hubbub.Service(listen=["unix:///tmp/x.sock", "unix:///tmp/x.sock?name=b"])
+
+
+def test_origins_are_checked_and_normalised() -> None:
+    settings = Settings()
+    settings.origins = "https://Game.example/, http://127.0.0.1:8080"  # type: ignore[assignment]
+    assert settings.origins == ["https://game.example", "http://127.0.0.1:8080"]
+    settings.origins = ["*"]
+    assert settings.origins == ["*"]
+    with pytest.raises(SettingsError, match="is not an origin"):
+        settings.origins = ["game.example"]

@@ -41,6 +41,10 @@ class Connection(Protocol):
     #: bytes, so a broadcast prepares it once per key.
     share_key: tuple[Any, ...]
 
+    @property
+    def supports_data(self) -> bool:
+        """True when :meth:`send_data` reaches the peer (WebSocket; telnet with GMCP)."""
+
     def prepare(self, text: str, prompt: bool = False) -> bytes:
         """Text as this connection's wire bytes (encoded, escaped, framed)."""
 
@@ -52,6 +56,9 @@ class Connection(Protocol):
 
     def send_raw(self, data: bytes) -> None:
         """Queue bytes as they are (a transport may still escape them, as telnet does)."""
+
+    def send_data(self, package: str, data: Any) -> None:
+        """Queue structured data (dropped where :attr:`supports_data` is False)."""
 
     def close(self) -> None:
         """Send what is queued, then close; a peer that will not take it is cut off."""
@@ -132,6 +139,7 @@ STATE_DEFAULTS: dict[str, Any] = {
     "prompt_text": None,
     "transport": "tcp",
     "secure": False,
+    "screen_reader": False,
 }
 
 
@@ -160,6 +168,7 @@ class Client:
         "inbox",
         "newline",
         "prompt_text",
+        "screen_reader",
         "secure",
         "server",
         "terminal",
@@ -209,6 +218,9 @@ class Client:
         self.transport = transport
         #: True while the connection is encrypted (TLS); hubbub's own.
         self.secure = secure
+        #: True when the player uses a screen reader (the browser client's
+        #: toggle says so; an application may set it too).
+        self.screen_reader = False
 
     if TYPE_CHECKING:
         # Applications set their own attributes on clients (client.username);
@@ -233,8 +245,10 @@ class Client:
                     # would cost more than the rest; TypeError says it instead.)
                     text = lines[0]
                     try:
-                        text = compose(lines, self.newline, True) if "\n" in text else (
-                            text + self.newline
+                        text = (
+                            compose(lines, self.newline, True)
+                            if "\n" in text
+                            else (text + self.newline)
                         )
                     except TypeError:
                         compose(lines, self.newline, True)  # raises, naming the type
@@ -248,6 +262,24 @@ class Client:
                 # The open line is the prompt: what follows the last line break.
                 self.prompt_text = text.rpartition(self.newline)[2]
             self.connection.send_text(text)
+
+    def send_data(self, package: str, data: Any = None) -> None:
+        """Send structured data (``package`` such as "Char.Vitals", ``data`` any JSON value).
+
+        On WebSocket it is a JSON message ``{"data": [package, data]}``; on
+        telnet it will be GMCP. Where :attr:`supports_data` is False it is
+        dropped, so a game may send it to every client. Raises ``TypeError``
+        if ``data`` is not JSON.
+        """
+        if not isinstance(package, str) or not package:
+            raise TypeError(f"package must be a non-empty str, not {package!r}")
+        if self.connected and self.connection.supports_data:
+            self.connection.send_data(package, data)
+
+    @property
+    def supports_data(self) -> bool:
+        """Whether :meth:`send_data` reaches this client (WebSocket: always)."""
+        return self.connected and self.connection.supports_data
 
     def write_raw(self, data: bytes) -> None:
         """Send bytes as they are (telnet still escapes 0xFF)."""
@@ -419,6 +451,7 @@ class Client:
             "prompt_text": self.prompt_text,
             "transport": self.transport,
             "secure": self.secure,
+            "screen_reader": self.screen_reader,
             "session": dict(self._session or {}),
             "groups": sorted(self._groups) if self._groups else [],
         }
@@ -442,9 +475,7 @@ class Client:
         return state
 
     @classmethod
-    def restore(
-        cls, state: dict[str, Any], connection: Connection, server: Server
-    ) -> Client:
+    def restore(cls, state: dict[str, Any], connection: Connection, server: Server) -> Client:
         """A client with the state :meth:`snapshot` gave, carried by ``connection``.
 
         The connection's own state (``state["connection"]``) is for the
@@ -467,6 +498,7 @@ class Client:
         client.width = state.get("width")
         client.height = state.get("height")
         client.prompt_text = state.get("prompt_text")
+        client.screen_reader = bool(state.get("screen_reader", False))
         session = state.get("session")
         client._session = dict(session) if session else None
         groups = state.get("groups")

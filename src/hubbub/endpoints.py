@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .transports import PLANNED, SCHEMES
+from .transports import SCHEMES
 
 __all__ = ["Endpoint", "parse_url"]
 
@@ -33,6 +33,8 @@ class Endpoint:
     name: str = ""
     path: str = ""
     options: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    #: The HTTP path of a ws:// or wss:// URL (default "/"); "" for other schemes.
+    resource: str = ""
 
     def flag(self, key: str, default: bool = False) -> bool:
         """A yes/no option of the URL (``?raw=1``)."""
@@ -52,15 +54,13 @@ def parse_url(url: str) -> Endpoint:
             f"bad listen URL {url!r}: no scheme (e.g. telnet://{url or '127.0.0.1:9000'})"
         )
     scheme_name = parts.scheme.lower()
-    if scheme_name in PLANNED and scheme_name not in SCHEMES:
-        raise ValueError(f"bad listen URL {url!r}: scheme {scheme_name}:// is not supported yet")
     scheme = SCHEMES.get(scheme_name)
     if scheme is None:
         raise ValueError(
             f"bad listen URL {url!r}: unknown scheme (use {', '.join(sorted(SCHEMES))})"
         )
     host = parts.hostname or ""
-    path = ""
+    path = resource = ""
     if scheme.path:
         path = unquote(parts.netloc + parts.path)
         if not path:
@@ -78,7 +78,9 @@ def parse_url(url: str) -> Endpoint:
             )
         if port is None:
             raise ValueError(f"bad listen URL {url!r}: no port (use :0 for any free port)")
-        if parts.path not in ("", "/"):
+        if scheme.http:
+            resource = parts.path or "/"
+        elif parts.path not in ("", "/"):
             raise ValueError(f"bad listen URL {url!r}: unexpected path {parts.path!r}")
     name = url
     options: dict[str, str] = {}
@@ -118,4 +120,5 @@ def parse_url(url: str) -> Endpoint:
         name=name,
         path=path,
         options=MappingProxyType(options),
+        resource=resource,
     )

@@ -28,6 +28,7 @@ __all__ = [
     "Connect",
     "Connecting",
     "ConnectionError",
+    "Data",
     "Datagram",
     "Disconnect",
     "Event",
@@ -205,6 +206,19 @@ class Receive(Client):
 
 class Disconnect(Client):
     """Client has disconnected."""
+
+
+class Data(Client):
+    """Structured data from a client (client, server, package, data).
+
+    From the browser client (a WebSocket JSON message ``{"data": [package,
+    data]}``) and, on telnet, GMCP. ``package`` is a name such as
+    "Char.Login"; ``data`` is any JSON value (None when the package came alone).
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("package", "data")
+    package: str
+    data: Any
 
 
 # --- telnet (not Client subclasses: only telnet connections raise them) -------

@@ -120,6 +120,9 @@ class Waiting:
 
     __slots__ = ("client", "outbound", "share_key")
 
+    #: Nothing reaches a link that is down.
+    supports_data = False
+
     def __init__(self, outbound: Outbound, client: Client) -> None:
         self.outbound = outbound
         self.client = client
@@ -135,6 +138,9 @@ class Waiting:
         pass
 
     def send_raw(self, data: bytes) -> None:
+        pass
+
+    def send_data(self, package: str, data: Any) -> None:
         pass
 
     def close(self) -> None:
@@ -276,9 +282,7 @@ class Outbound:
                 level = logging.DEBUG
                 await asyncio.sleep(wait)
                 try:
-                    connection = await open_connection(
-                        self.service, remote, remote.timeout, client
-                    )
+                    connection = await open_connection(self.service, remote, remote.timeout, client)
                 except Unreachable as exc:
                     link["failures"] += 1
                     self._failed(remote, exc.reason, logging.WARNING)

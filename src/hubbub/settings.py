@@ -184,6 +184,21 @@ def _networks(value: Any, text: bool) -> list[str]:
     return networks
 
 
+def _origins(value: Any, text: bool) -> list[str]:
+    """Origins as a browser sends them (``https://example.com``, ``http://host:8080``) or ``*``."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{value!r} is not a list of origins such as https://example.com")
+    origins = []
+    for entry in value:
+        entry = entry.strip().rstrip("/").lower()
+        if entry != "*" and not entry.startswith(("http://", "https://")):
+            raise ValueError(f"{entry!r} is not an origin (e.g. https://example.com, or *)")
+        origins.append(entry)
+    return origins
+
+
 @dataclass(frozen=True)
 class _Field:
     default: Any
@@ -228,6 +243,16 @@ FIELDS: dict[str, _Field] = {
     "close_timeout": _Field(
         5.0, _seconds, "seconds to flush a closing client, and to wait for handlers at stop"
     ),
+    # WebSocket
+    "ws_ping_interval": _Field(
+        20.0, _seconds, "seconds between WebSocket pings; a peer that misses one is closed; 0: off"
+    ),
+    "origins": _Field(
+        [], _origins, "browser origins allowed on ws:// listeners (empty: the listener's own host)"
+    ),
+    "ws_page": _Field(
+        "", _path, "HTML file served on a plain GET of a ws:// listener (empty: the built-in one)"
+    ),
     # UDP
     "max_datagram_size": _Field(
         8192, _int(1), "longest datagram a udp:// listener delivers, in bytes; longer are dropped"
@@ -270,6 +295,10 @@ class Settings:
     log_level: str
     loop: str
     close_timeout: float
+    # WebSocket
+    ws_ping_interval: float
+    origins: list[str]
+    ws_page: str
     # UDP
     max_datagram_size: int
     line_editing: bool
@@ -326,8 +355,9 @@ class Settings:
                 values[name] = value
         for name, value in values.items():
             if name not in FIELDS:
-                raise SettingsError(f"unknown setting {name!r} (from environment {ENV_PREFIX}"
-                                    f"{name.upper()})")
+                raise SettingsError(
+                    f"unknown setting {name!r} (from environment {ENV_PREFIX}{name.upper()})"
+                )
             self.update("env", {name: value}, origin=f"environment {ENV_PREFIX}{name.upper()}")
 
     def source(self, name: str) -> str:

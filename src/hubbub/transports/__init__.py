@@ -33,6 +33,8 @@ class Scheme:
     path: bool = False
     #: False for a scheme whose listener carries no clients (udp://: datagrams).
     clients: bool = True
+    #: True when the URL may end in an HTTP path (ws://host:port/play).
+    http: bool = False
 
 
 class Listener(Protocol):
@@ -57,10 +59,16 @@ SCHEMES: dict[str, Scheme] = {
     "telnets": Scheme("telnets", "hubbub.transports.telnet", frozenset({"cert", "key", "proxy"})),
     "unix": Scheme("unix", "hubbub.transports.unix", frozenset({"raw"}), path=True),
     "udp": Scheme("udp", "hubbub.transports.udp", clients=False),
+    "ws": Scheme(
+        "ws",
+        "hubbub.transports.websocket",
+        frozenset({"page", "tls", "cert", "key", "proxy"}),
+        http=True,
+    ),
+    "wss": Scheme(
+        "wss", "hubbub.transports.websocket", frozenset({"page", "cert", "key", "proxy"}), http=True
+    ),
 }
-
-#: Schemes of the contract that are not served yet: a clear error, not "unknown".
-PLANNED = frozenset({"ws", "wss"})
 
 
 async def open_listener(host: Host, server: Server) -> Listener:

@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Protocol
 
+from .. import events
 from ..client import Client
 from ..dispatch import Dispatcher, Inbox
 from ..errors import Disconnected, TLSError
@@ -147,9 +148,7 @@ class Host(Protocol):
     def adopted(self, client: Client, replacing: Client | None) -> None:
         """Register a carried client (no ``Connect``), in place of ``replacing`` if given."""
 
-    def disconnected(
-        self, client: Client, reason: str, error: BaseException | None = None
-    ) -> None:
+    def disconnected(self, client: Client, reason: str, error: BaseException | None = None) -> None:
         """The connection is gone (``reason`` says how): forget the client, raise ``Disconnect``.
 
         With ``error`` (the connection failed), ``ConnectionError`` fires first.
@@ -158,6 +157,12 @@ class Host(Protocol):
 
 class _Chunk(bytes):
     """A raw-mode chunk waiting in a backlog (lines there are plain bytes)."""
+
+    __slots__ = ()
+
+
+class _Data(tuple[str, Any]):
+    """Structured data (package, data) in line with the input around it."""
 
     __slots__ = ()
 
@@ -173,6 +178,10 @@ class BaseConnection:
     kind: ClassVar[str] = "stream"
     #: ``client.transport`` once the connection is encrypted ("" if it cannot be).
     secure_kind: ClassVar[str] = ""
+    #: The line ending new clients get (None: the ``newline`` setting).
+    newline: ClassVar[str | None] = None
+    #: Whether :meth:`send_data` reaches the peer.
+    supports_data: ClassVar[bool] = False
 
     __slots__ = (
         "_backlog",
@@ -249,7 +258,7 @@ class BaseConnection:
         self._hidden = False
         self._limit = settings.max_output_buffer
         self._paused = 0
-        self._backlog: list[Line] | None = None
+        self._backlog: list[Any] | None = None
         self._backlog_at = 0
         # Writes held while input is handled (see WriteBatch), or None.
         self._held: list[bytes] | None = None
@@ -318,6 +327,9 @@ class BaseConnection:
         """Application bytes as wire bytes."""
         return data
 
+    def send_data(self, package: str, data: Any) -> None:
+        """Structured data for the peer; a transport that cannot carry it drops it."""
+
     def hidden_line_ended(self) -> None:
         """A line was typed while input is hidden (telnet echoes its line ending)."""
 
@@ -372,7 +384,7 @@ class BaseConnection:
             self.server,
             address,
             encoding=self._encoding,
-            newline=settings.newline,
+            newline=self.newline or settings.newline,
             raw=self._raw,
             transport=self.transport_name,
             secure=self.secure,
@@ -566,6 +578,27 @@ class BaseConnection:
             return
         self._batched(self._deliver_chunk, data)
 
+    def receive_data(self, package: str, data: Any) -> None:
+        """Structured data from the peer: ``Data``, in order with its lines and under the
+        same flow control (a data message counts as a line for ``max_lines_per_second``)."""
+        if self.closing or self.client is None:
+            return
+        item = _Data((package, data))
+        if self._backlog is not None:
+            self._backlog.append(item)
+        elif self._line_rate is None:
+            self._batched(self._deliver_data, item)
+        else:
+            self._batched(self._lines, [item])
+
+    def _deliver_data(self, item: tuple[str, Any]) -> None:
+        client = self.client
+        if client is not None:
+            package, data = item
+            self.host.dispatcher.trigger(
+                events.Data(client=client, server=client.server, package=package, data=data)
+            )
+
     def _deliver_chunk(self, data: bytes) -> None:
         self._receive(self.inbox, bytes(data))  # type: ignore[arg-type]
 
@@ -600,7 +633,7 @@ class BaseConnection:
             self.hidden_line_ended()
         self._receive(self.inbox, text)  # type: ignore[arg-type]
 
-    def _lines(self, lines: list[Line], start: int = 0) -> None:
+    def _lines(self, lines: list[Any], start: int = 0) -> None:
         """Deliver ``lines[start:]``, leaving what this turn has no room for as a backlog."""
         stop = start + LINES_PER_TURN
         n = len(lines)
@@ -618,6 +651,8 @@ class BaseConnection:
             i += 1
             if type(item) is _Chunk:
                 self._deliver_chunk(item)
+            elif type(item) is _Data:
+                self._deliver_data(item)
             else:
                 self._line(item)
             # The clock is read every 8 lines: cheap, and still within the budget.
@@ -627,7 +662,7 @@ class BaseConnection:
                 self._defer(lines, i)
                 return
 
-    def _defer(self, lines: list[Line], at: int) -> None:
+    def _defer(self, lines: list[Any], at: int) -> None:
         """Keep the rest for the next turn and stop reading until it is done."""
         self._backlog = lines
         self._backlog_at = at
@@ -655,7 +690,7 @@ class BaseConnection:
         self._tokens = tokens - granted
         return granted
 
-    def _throttle(self, lines: list[Line], at: int) -> None:
+    def _throttle(self, lines: list[Any], at: int) -> None:
         """Over the line rate: keep the rest, stop reading, go on when tokens are back.
 
         Nothing is dropped: the sender is held back by TCP while reading is paused.
@@ -804,9 +839,7 @@ class BaseConnection:
             return
         self._wire_mark = wire
         self._progress = False
-        self._stall_timer = asyncio.get_running_loop().call_later(
-            STALL_SECONDS, self._check_stall
-        )
+        self._stall_timer = asyncio.get_running_loop().call_later(STALL_SECONDS, self._check_stall)
 
     def _cut_off(self, why: str) -> None:
         """Drop what the client has not taken, tell it why if it can still hear, close.
@@ -823,9 +856,7 @@ class BaseConnection:
             self.client.connected = False
         if not self.server.outbound:  # (a remote server would take it for a command)
             self.write_bytes(
-                self.prepare(
-                    "\r\n*** Disconnected: output was not being read fast enough. ***\r\n"
-                )
+                self.prepare("\r\n*** Disconnected: output was not being read fast enough. ***\r\n")
             )
         self.close()
         self._release()

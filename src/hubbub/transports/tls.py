@@ -50,7 +50,7 @@ AUTO: Final = "auto"
 OFF: Final = "off"
 
 #: Schemes whose every connection is TLS.
-ALWAYS_TLS: Final = frozenset({"tls", "telnets"})
+ALWAYS_TLS: Final = frozenset({"tls", "telnets", "wss"})
 
 
 class _Passphrase(Exception):

@@ -1,0 +1,505 @@
+"""``ws://`` and ``wss://``: lines as WebSocket text messages, and the browser client page.
+
+The ``websockets`` package's sans-IO :class:`~websockets.server.ServerProtocol`
+does the handshake and parses frames; this module feeds it bytes from an
+ordinary asyncio protocol (no task per connection) and turns what it reports
+into lines, structured data and the browser client page.
+
+On the wire (see docs/browser.md):
+
+* a text message is one or more lines, joined by ``\\n``; one ``client.write``
+  is one message;
+* a text message that starts with ``{`` is JSON: ``{"text": ...}`` (text that
+  starts with a brace), ``{"prompt": ...}`` (a prompt, server to browser),
+  ``{"echo": bool}`` (hide or show typing), ``{"data": [package, data]}``
+  (structured data, both ways), ``{"screen_reader": bool}`` (browser to
+  server). Text an application writes that starts with ``{`` is sent as
+  ``{"text": ...}``, so a player can never forge a control message;
+* a plain HTTP GET (no Upgrade) of the listener's path, or of ``/``, serves
+  the browser client page (``?page=0`` turns it off; the ``ws_page`` setting
+  serves another file).
+
+Output is framed here with the package's :class:`~websockets.frames.Frame`,
+not through the protocol object, so a broadcast frames (and compresses) a
+message once for every connection with the same extensions
+(:attr:`~hubbub.transports.base.BaseConnection.share_key`). Compression,
+when the browser offers it, is negotiated without context takeover both
+ways: each message is compressed on its own, which is what lets the bytes be
+shared (and a connection cross a restart). Messages shorter than
+:data:`COMPRESS_MIN` bytes go uncompressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import weakref
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from ..errors import ListenError, TLSError
+from ..log_limit import LogLimit
+from ..server import Server
+from .base import Host
+from .listener import StreamListener, open_tcp_listener
+from .tcp import StreamConnection
+
+try:
+    from websockets.datastructures import Headers
+    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+    from websockets.frames import Frame, Opcode
+    from websockets.http11 import Request, Response
+    from websockets.protocol import State
+    from websockets.server import ServerProtocol
+except ImportError:  # the hint is given when a ws:// listener opens
+    ServerProtocol = None  # type: ignore[assignment,misc]
+
+__all__ = ["COMPRESS_MIN", "HANDSHAKE_SECONDS", "WebSocketConnection", "open_listener"]
+
+log = logging.getLogger("hubbub.transport")
+# The websockets package's own lines ("connection open", each HTTP answer) are
+# one per connection: only its warnings are worth an operator's log.
+_library_log = logging.getLogger("hubbub.transport.websockets")
+_library_log.setLevel(logging.WARNING)
+
+#: Shorter messages are sent uncompressed even when compression was agreed.
+COMPRESS_MIN: Final = 128
+#: Seconds a peer has to send its HTTP request once connected.
+HANDSHAKE_SECONDS: Final = 10.0
+#: Status lines for the HTTP answers this module gives itself.
+_STATUS: Final = {200: "OK", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
+_CSP: Final = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self' ws: wss:; img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+class WebSocketConnection(StreamConnection):
+    """One client over WebSocket (after the handshake) or one HTTP request (before it)."""
+
+    kind = "ws"
+    secure_kind = "wss"
+    newline = "\n"
+    supports_data = True
+
+    __slots__ = (
+        "_address",
+        "_compressed",
+        "_deflate",
+        "_fragment_kind",
+        "_fragments",
+        "_open",
+        "_page",
+        "_ping_timer",
+        "_pinged",
+        "_timer",
+        "ws",
+    )
+
+    def __init__(self, host: Host, server: Server, page: bytes | None) -> None:
+        super().__init__(host, server)
+        settings = host.settings
+        self.ws = ServerProtocol(
+            extensions=[
+                ServerPerMessageDeflateFactory(
+                    server_no_context_takeover=True,
+                    client_no_context_takeover=True,
+                    compress_settings={"memLevel": 5},
+                )
+            ],
+            max_size=settings.max_line_length,
+            logger=_library_log,
+        )
+        self._page = page
+        self._open = False
+        self._address: tuple[Any, ...] = ("?", 0)
+        self._fragments: list[bytes] | None = None
+        self._fragment_kind = Opcode.TEXT
+        self._deflate: list[Any] = []
+        self._compressed = False
+        self._pinged = False
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- asyncio callbacks ------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        address = self.peer(transport.get_extra_info("peername"))
+        prelude, self.prelude = self.prelude, None
+        self._address = prelude or address
+        # The client (and Connect) comes once the handshake is done.
+        self._timer = asyncio.get_running_loop().call_later(
+            HANDSHAKE_SECONDS, self._handshake_timed_out
+        )
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if isinstance(event, Frame):
+                self._frame(event)
+            elif isinstance(event, Request):
+                self._request(event)
+        self._flush_protocol()
+
+    def eof_received(self) -> bool | None:
+        self.ws.receive_eof()
+        self._flush_protocol()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._timer, self._ping_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._ping_timer = None
+        if self.client is None and not self.is_lost:
+            # Never became a client (an HTTP request, a failed handshake).
+            self.is_lost = True
+            if self.admitted:
+                self.admitted = False
+                self.host.arrived(self.server)
+            return
+        self.lost(exc)
+
+    def _flush_protocol(self) -> None:
+        """Send what the protocol object queued (handshake answers, pongs, close frames)."""
+        transport = self.transport
+        if transport is None:
+            return
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            elif not transport.is_closing():
+                transport.close()  # the protocol is done with the connection
+        if self._open and self.ws.state is not State.OPEN and self.client is not None:
+            if self.ended is None:
+                close = self.ws.close_rcvd
+                self.ended = "closed by the client" + (f" ({close.code})" if close else "")
+            if not self.closing:
+                self.close()
+
+    # --- the handshake, or a plain HTTP request -----------------------------------------
+    def _request(self, request: Request) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        path = urlsplit(request.path).path or "/"
+        resource = self.server.endpoint.resource
+        if getattr(request, "method", "GET") != "GET":
+            self._answer(405, b"Only GET is served here.\n", "text/plain; charset=utf-8")
+            return
+        if "upgrade" not in {token.strip().lower() for token in _tokens(request, "Connection")}:
+            # A browser opening the page, or something that is not a WebSocket client.
+            if self._page is not None and path in (resource, "/"):
+                self._answer(200, self._page, "text/html; charset=utf-8")
+                return
+            if self._page is None and path == resource:
+                self._reject(request, 426, "This is a WebSocket endpoint.\n")
+                return
+            self._answer(404, b"Not found.\n", "text/plain; charset=utf-8")
+            return
+        if path != resource:
+            self._answer(404, b"No WebSocket endpoint here.\n", "text/plain; charset=utf-8")
+            return
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origin_allowed(origin, request):
+            _listener_log(self.server).log(
+                log,
+                logging.INFO,
+                "refused a WebSocket from %s on %s: origin %r not allowed",
+                _where(self._address),
+                self.server.url,
+                origin[:100],
+            )
+            self._answer(403, b"Origin not allowed.\n", "text/plain; charset=utf-8")
+            return
+        response = self.ws.accept(request)
+        self.ws.send_response(response)
+        if response.status_code != 101:
+            _listener_log(self.server).log(
+                log,
+                logging.INFO,
+                "bad WebSocket handshake from %s on %s: %s",
+                _where(self._address),
+                self.server.url,
+                self.ws.handshake_exc,
+            )
+            return
+        self._flush_protocol()
+        self._open = True
+        self._deflate = list(self.ws.extensions)
+        self._compressed = bool(self._deflate)
+        # Frames for equal extensions are equal bytes: a broadcast shares them.
+        self.share_key = (self.kind, response.headers.get("Sec-WebSocket-Extensions", ""))
+        self.send_wire = self.transport.write  # type: ignore[union-attr]
+        self.start(self._address)
+        interval = self.host.settings.ws_ping_interval
+        if interval and not self.closing:
+            self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
+
+    def _origin_allowed(self, origin: str, request: Request) -> bool:
+        allowed = self.host.settings.origins
+        origin = origin.strip().rstrip("/").lower()
+        if allowed:
+            return "*" in allowed or origin in allowed
+        # Default: the page must come from this listener's own host.
+        host = (request.headers.get("Host") or "").strip().lower()
+        return urlsplit(origin).netloc == host and host != ""
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        headers = Headers()
+        headers["Content-Type"] = content_type
+        headers["Content-Length"] = str(len(body))
+        headers["Cache-Control"] = "no-cache"
+        headers["X-Content-Type-Options"] = "nosniff"
+        if status == 200:
+            headers["Content-Security-Policy"] = _CSP
+            headers["Referrer-Policy"] = "no-referrer"
+        headers["Connection"] = "close"
+        self.ws.send_response(Response(status, _STATUS.get(status, "Error"), headers, body))
+
+    def _reject(self, request: Request, status: int, text: str) -> None:
+        response = self.ws.reject(status, text)
+        response.headers["Upgrade"] = "websocket"
+        self.ws.send_response(response)
+
+    def _handshake_timed_out(self) -> None:
+        self._timer = None
+        if not self._open and self.transport is not None:
+            log.debug(
+                "%s sent no HTTP request in %.0f s; closed",
+                _where(self._address),
+                HANDSHAKE_SECONDS,
+            )
+            self.transport.abort()
+
+    # --- frames ---------------------------------------------------------------------
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if frame.fin:
+                self._message(opcode, bytes(frame.data))
+            else:
+                self._fragment_kind = opcode
+                self._fragments = [bytes(frame.data)]
+        elif opcode is Opcode.CONT:
+            fragments = self._fragments
+            if fragments is None:
+                return  # the protocol object fails such a stream itself
+            fragments.append(bytes(frame.data))
+            if frame.fin:
+                self._fragments = None
+                self._message(self._fragment_kind, b"".join(fragments))
+        elif opcode is Opcode.PONG:
+            self._pinged = False
+        # PING is answered and CLOSE handled by the protocol object.
+
+    def _message(self, opcode: Opcode, payload: bytes) -> None:
+        if self.client is None or self.closing:
+            return
+        if opcode is Opcode.BINARY:
+            if self._raw:
+                self._receive_chunk(payload)
+                return
+            self.log_limited(
+                "binary", logging.INFO, "%r sent a binary message; closed", self.client
+            )
+            self._fail(1003, "text messages only")
+            return
+        if not payload.isascii():
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError:
+                self.log_limited("utf8", logging.INFO, "%r sent invalid UTF-8; closed", self.client)
+                self._fail(1007, "invalid UTF-8")
+                return
+        if payload[:1] == b"{":
+            self._control(payload)
+            return
+        self._text(payload)
+
+    def _text(self, payload: bytes) -> None:
+        """A text message: one line, or several joined by newlines."""
+        if self._raw:
+            self._receive_chunk(payload)
+            return
+        if b"\n" not in payload:
+            self.receive_line(payload[:-1] if payload[-1:] == b"\r" else payload)
+            return
+        lines = payload.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()  # a message ending in a newline holds no extra empty line
+        for line in lines:
+            self.receive_line(line[:-1] if line[-1:] == b"\r" else line)
+
+    def _control(self, payload: bytes) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError as exc:
+            self._bad_json(f"not JSON ({exc})")
+            return
+        if not isinstance(message, dict):
+            self._bad_json("not a JSON object")
+            return
+        client = self.client
+        assert client is not None
+        if "text" in message and isinstance(message["text"], str):
+            self._text(message["text"].encode("utf-8"))
+        elif "data" in message:
+            pair = message["data"]
+            if (
+                not isinstance(pair, list)
+                or not pair
+                or len(pair) > 2
+                or not isinstance(pair[0], str)
+                or not pair[0]
+            ):
+                self._bad_json('"data" is not [package, data]')
+                return
+            self.receive_data(pair[0], pair[1] if len(pair) == 2 else None)
+        elif isinstance(message.get("screen_reader"), bool):
+            client.screen_reader = message["screen_reader"]
+        else:
+            self._bad_json("no text, data or screen_reader")
+
+    def _bad_json(self, why: str) -> None:
+        self.log_limited(
+            "json", logging.INFO, "%r sent a bad JSON message (%s); ignored", self.client, why
+        )
+
+    def _fail(self, code: int, reason: str) -> None:
+        self.ws.fail(code, reason)
+        self.ended = f"WebSocket failed ({code}: {reason})"
+        self._flush_protocol()
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        if self.closing or not self._open:
+            return
+        interval = self.host.settings.ws_ping_interval
+        if self._pinged:
+            log.info("%r answered no ping in %.0f s; closed", self.client, interval)
+            self.ended = "no answer to a ping"
+            self.abort()
+            return
+        self._pinged = True
+        self.write_bytes(Frame(Opcode.PING, b"hubbub").serialize(mask=False))
+        self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
+
+    # --- output ---------------------------------------------------------------------
+    def prepare(self, text: str, prompt: bool = False) -> bytes:
+        if "\r" in text:  # composed with another newline (a broadcast to mixed clients)
+            text = text.replace("\r\n", "\n")
+        if text.endswith("\n"):
+            return self._text_frame(text[:-1])
+        # Text left open: a prompt (after any whole lines before it).
+        head, newline, tail = text.rpartition("\n")
+        frame = self._json_frame({"prompt": tail})
+        return self._text_frame(head) + frame if newline else frame
+
+    def _text_frame(self, text: str) -> bytes:
+        if text[:1] == "{":
+            return self._json_frame({"text": text})
+        return self._serialize(Opcode.TEXT, text.encode("utf-8", "replace"))
+
+    def _json_frame(self, message: dict[str, Any]) -> bytes:
+        payload = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        return self._serialize(Opcode.TEXT, payload.encode("utf-8", "replace"))
+
+    def _serialize(self, opcode: Opcode, payload: bytes) -> bytes:
+        extensions = self._deflate if self._compressed and len(payload) >= COMPRESS_MIN else None
+        return Frame(opcode, payload).serialize(mask=False, extensions=extensions)
+
+    def send_text(self, text: str, prompt: bool = False) -> None:
+        if not self._open:
+            return  # before the handshake there is nobody to send to
+        data = self.prepare(text, prompt)
+        if self._held is None and self.batch.source is self:
+            self._held = [data]  # the sender's first reply: held until its packet is done
+        else:
+            self.send_prepared(data)
+
+    def prepare_raw(self, data: bytes) -> bytes:
+        return self._serialize(Opcode.BINARY, data)
+
+    def send_raw(self, data: bytes) -> None:
+        if self._open:
+            super().send_raw(data)
+
+    def send_data(self, package: str, data: Any) -> None:
+        if self._open:
+            self.send_prepared(self._json_frame({"data": [package, data]}))
+
+    def set_echo(self, enabled: bool) -> None:
+        super().set_echo(enabled)
+        if self._open:
+            self.send_prepared(self._json_frame({"echo": enabled}))
+
+    def hidden_line_ended(self) -> None:
+        """The browser shows nothing for a hidden line: nothing to echo."""
+
+    def close_transport(self) -> None:
+        if self._open and self.ws.state is State.OPEN:
+            self.ws.send_close(1000)
+            for chunk in self.ws.data_to_send():
+                if chunk and self.transport is not None:
+                    self.transport.write(chunk)
+        super().close_transport()
+
+    async def start_tls(self) -> None:
+        raise TLSError(f"a {self.kind} connection cannot start TLS (use wss://)")
+
+
+_listener_logs: weakref.WeakKeyDictionary[Server, LogLimit] = weakref.WeakKeyDictionary()
+
+
+def _listener_log(server: Server) -> LogLimit:
+    """One bounded log per listener, for what peers do before they are clients."""
+    limit = _listener_logs.get(server)
+    if limit is None:
+        limit = _listener_logs[server] = LogLimit()
+    return limit
+
+
+def _tokens(request: Request, name: str) -> list[str]:
+    return [part for value in request.headers.get_all(name) for part in value.split(",")]
+
+
+def _where(address: tuple[Any, ...]) -> str:
+    host, port = (*address, "?", "?")[:2]
+    return f"{host}:{port}"
+
+
+@lru_cache(maxsize=8)
+def _page_template(path: str) -> str:
+    if path:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    return resources.files("hubbub.web").joinpath("client.html").read_text(encoding="utf-8")
+
+
+def page_for(server: Server, path: str) -> bytes:
+    """The browser client page for ``server``, with its WebSocket path and title filled in."""
+    template = _page_template(path)
+    page = template.replace("{{HUBBUB_WS_PATH}}", html.escape(server.endpoint.resource))
+    page = page.replace(
+        "{{HUBBUB_TITLE}}", html.escape(server.name if server.name != server.url else "hubbub")
+    )
+    return page.encode("utf-8")
+
+
+async def open_listener(host: Host, server: Server) -> StreamListener:
+    if ServerProtocol is None:
+        raise ListenError(f"{server.url} needs the websockets package: pip install 'hubbub[web]'")
+    page: bytes | None = None
+    if server.endpoint.flag("page", True):
+        path = host.settings.ws_page
+        try:
+            page = page_for(server, path)
+        except OSError as exc:
+            raise ListenError(f"cannot read the ws_page file {path!r}: {exc.strerror}") from None
+    return await open_tcp_listener(host, server, lambda: WebSocketConnection(host, server, page))

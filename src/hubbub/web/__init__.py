@@ -1,0 +1,1 @@
+"""The browser client page served by ws:// listeners (client.html)."""
