@@ -201,8 +201,8 @@ async def test_connect_needs_a_running_service_and_good_arguments() -> None:
         for url, message in [
             ("127.0.0.1:4000", "no scheme"),
             ("gopher://h:70", "unknown scheme"),
-            ("ws://h:80/", "WebSocket"),
-            ("wss://h:443/", "WebSocket"),
+            ("ws://h", "no port"),
+            ("wss://h:443/?page=0", "unknown option 'page'"),
             ("tcp://h", "no port"),
             ("tcp://h:1?cert=x", "unknown option 'cert'"),
         ]:

@@ -513,3 +513,53 @@ async def test_stop_closes_every_browser_cleanly(start: Start) -> None:
     with pytest.raises(ConnectionClosed) as closed:
         await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code in (1000, 1001)
+
+
+# ============================================================ links outward
+
+
+async def test_a_link_to_a_websocket_server(start: Start) -> None:
+    """service.connect("ws://…/path") speaks the same messages, masked, as a client:
+    Connect after the handshake, prompts arrive as lines, data both ways."""
+    far = App("ws://127.0.0.1:0/game")
+    await start(far.service)
+    near = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    heard: list[str] = []
+    got: list[tuple[str, Any]] = []
+    connects: list[hubbub.Client] = []
+    near.listen(events.Connect, lambda e: connects.append(e.client))
+    near.listen(events.Receive, lambda e: heard.append(e.data))
+    near.listen(events.Data, lambda e: got.append((e.package, e.data)))
+    await start(near)
+    link = await near.connect(far.url("/game"), name="far")
+    assert connects == [link] and (link.transport, link.server.name) == ("ws", "far")
+    assert link in near.outbound and link.supports_data
+    await until(lambda: heard == ["Welcome.", "Name: "])
+    link.write("ana")
+    await until(lambda: heard[-1:] == ["echo: ana"])
+    link.send_data("Core.Hello", {"client": "hubbub"})
+    await until(lambda: got)
+    assert got == [("Echo", {"package": "Core.Hello", "data": {"client": "hubbub"}})]
+    assert far.lines == ["ana"] and far.data == [("Core.Hello", {"client": "hubbub"})]
+    link.close()
+    await until(lambda: not far.service.clients)
+
+
+async def test_a_link_over_wss_and_failures(start: Start, tmp_path: Any) -> None:
+    far = App("wss://127.0.0.1:0", **shared().settings())
+    await start(far.service)
+    near = await start(hubbub.Service(listen=["tcp://127.0.0.1:0"]))
+    ca = tmp_path / "ca.pem"
+    shared().ca.cert_pem.write_to_path(str(ca))
+    link = await near.connect(f"wss://localhost:{far.port}/?ca={ca}")
+    assert (link.transport, link.secure) == ("wss", True)
+    link.write("hi")
+    await until(lambda: far.lines == ["hi"])
+    with pytest.raises(hubbub.Unreachable, match="404"):
+        await near.connect(f"wss://localhost:{far.port}/nowhere?ca={ca}")
+    with pytest.raises(hubbub.Unreachable, match="certificate"):
+        await near.connect(f"wss://localhost:{far.port}/")
+    plain = App()
+    await start(plain.service)
+    with pytest.raises(hubbub.Unreachable, match="timed out|refused|reset|closed"):
+        await near.connect(f"ws://127.0.0.1:{far.port}/", timeout=1)

@@ -36,6 +36,7 @@ from .unix import UnixConnection
 if TYPE_CHECKING:
     from ..client import Client
     from ..server import Remote
+    from .websocket import WebSocketLink
 
 __all__ = ["OUTBOUND", "Dialable", "open_connection", "parse_target", "tls_context"]
 
@@ -55,6 +56,8 @@ class Dialable:
     path: bool = False
     #: URL query options it takes (``name`` is taken by every scheme).
     options: frozenset[str] = frozenset()
+    #: True: WebSocket (the URL may have a path).
+    websocket: bool = False
 
 
 _TLS_OPTIONS = frozenset({"ca", "verify"})
@@ -66,11 +69,9 @@ OUTBOUND: dict[str, Dialable] = {
     "tls": Dialable(tls=True, options=_TLS_OPTIONS | {"raw"}),
     "telnets": Dialable(telnet=True, tls=True, options=_TLS_OPTIONS),
     "unix": Dialable(path=True, options=frozenset({"raw"})),
+    "ws": Dialable(websocket=True, options=frozenset({"raw"})),
+    "wss": Dialable(websocket=True, tls=True, options=_TLS_OPTIONS | {"raw"}),
 }
-
-_WS_LATER = "ws:// and wss:// links come with WebSocket support; not available yet"
-#: Schemes of the contract that cannot be dialled yet, and what to say about them.
-NOT_YET = {"ws": _WS_LATER, "wss": _WS_LATER}
 
 
 def parse_target(url: str, name: str | None = None) -> Endpoint:
@@ -87,8 +88,6 @@ def parse_target(url: str, name: str | None = None) -> Endpoint:
     except ValueError as exc:
         raise bad(str(exc)) from None
     scheme = parts.scheme.lower()
-    if scheme in NOT_YET:
-        raise bad(NOT_YET[scheme])
     dialable = OUTBOUND.get(scheme)
     if dialable is None:
         raise bad(f"unknown scheme (use {', '.join(sorted(OUTBOUND))})")
@@ -104,7 +103,7 @@ def parse_target(url: str, name: str | None = None) -> Endpoint:
             raise bad(f"no host (e.g. {scheme}://example.org:4000)")
         if not port:
             raise bad("no port (a link needs the port to connect to)")
-        if parts.path not in ("", "/"):
+        if parts.path not in ("", "/") and not dialable.websocket:
             raise bad(f"unexpected path {parts.path!r}")
     options: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -130,6 +129,7 @@ def parse_target(url: str, name: str | None = None) -> Endpoint:
         name=name or given or url,
         path=path,
         options=MappingProxyType(options),
+        resource=(parts.path or "/") if dialable.websocket else "",
     )
 
 
@@ -169,6 +169,16 @@ def _reason(exc: BaseException, endpoint: Endpoint, timeout: float) -> str:
     return str(exc) or type(exc).__name__
 
 
+def websocket_link(host: Host, remote: Remote) -> BaseConnection:
+    """A WebSocket link's connection (checked for the ``web`` extra beforehand)."""
+    from . import websocket
+
+    endpoint = remote.endpoint
+    name = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    url = f"{endpoint.scheme}://{name}:{endpoint.port}{endpoint.resource}"
+    return websocket.WebSocketLink(host, remote, url)
+
+
 def unreachable(endpoint: Endpoint, reason: str) -> Unreachable:
     """The error for ``endpoint`` with ``reason`` (the path stands for the host on unix://)."""
     return Unreachable(endpoint.host, None if endpoint.path else endpoint.port, reason)
@@ -192,7 +202,9 @@ async def open_connection(
 
     def make() -> BaseConnection:
         connection: BaseConnection
-        if options is not None:
+        if dialable.websocket:
+            connection = websocket_link(host, remote)
+        elif options is not None:
             connection = TelnetConnection(host, remote, options)
         elif dialable.path:
             connection = UnixConnection(host, remote)
@@ -205,6 +217,11 @@ async def open_connection(
         made.append(connection)
         return connection
 
+    if dialable.websocket:
+        from . import websocket
+
+        if not websocket.available():
+            raise unreachable(endpoint, f"ws:// and wss:// {websocket.MISSING}")
     # Every connection class is also an asyncio protocol (see tcp.py).
     factory = cast(Callable[[], asyncio.Protocol], make)
     loop = asyncio.get_running_loop()
@@ -228,6 +245,10 @@ async def open_connection(
                 )
             else:
                 await loop.create_connection(factory, endpoint.host, endpoint.port)
+            if dialable.websocket:
+                await cast("WebSocketLink", made[-1]).handshake
     except (OSError, ssl.SSLError, TimeoutError) as exc:
+        if made and dialable.websocket:
+            made[-1].abort_transport()
         raise unreachable(endpoint, _reason(exc, endpoint, timeout)) from None
     return made[-1]

@@ -50,15 +50,28 @@ from .tcp import StreamConnection
 
 try:
     from websockets.datastructures import Headers
-    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+    from websockets.extensions.permessage_deflate import (
+        ClientPerMessageDeflateFactory,
+        ServerPerMessageDeflateFactory,
+    )
     from websockets.frames import Frame, Opcode
     from websockets.http11 import Request, Response
     from websockets.protocol import State
+    from websockets.client import ClientProtocol
     from websockets.server import ServerProtocol
+    from websockets.uri import parse_uri
 except ImportError:  # the hint is given when a ws:// listener opens
     ServerProtocol = None  # type: ignore[assignment,misc]
 
-__all__ = ["COMPRESS_MIN", "HANDSHAKE_SECONDS", "WebSocketConnection", "open_listener"]
+__all__ = [
+    "COMPRESS_MIN",
+    "HANDSHAKE_SECONDS",
+    "MISSING",
+    "WebSocketConnection",
+    "WebSocketLink",
+    "available",
+    "open_listener",
+]
 
 log = logging.getLogger("hubbub.transport")
 # The websockets package's own lines ("connection open", each HTTP answer) are
@@ -66,6 +79,8 @@ log = logging.getLogger("hubbub.transport")
 _library_log = logging.getLogger("hubbub.transport.websockets")
 _library_log.setLevel(logging.WARNING)
 
+#: What is said when the websockets package is not installed.
+MISSING: Final = "needs the websockets package: pip install 'hubbub[web]'"
 #: Shorter messages are sent uncompressed even when compression was agreed.
 COMPRESS_MIN: Final = 128
 #: Seconds a peer has to send its HTTP request once connected.
@@ -89,6 +104,7 @@ class WebSocketConnection(StreamConnection):
     __slots__ = (
         "_address",
         "_compressed",
+        "_masked",
         "_deflate",
         "_fragment_kind",
         "_fragments",
@@ -115,6 +131,7 @@ class WebSocketConnection(StreamConnection):
             logger=_library_log,
         )
         self._page = page
+        self._masked = False  # a server's frames are not masked; a client's are
         self._open = False
         self._address: tuple[Any, ...] = ("?", 0)
         self._fragments: list[bytes] | None = None
@@ -144,6 +161,8 @@ class WebSocketConnection(StreamConnection):
                 self._frame(event)
             elif isinstance(event, Request):
                 self._request(event)
+            elif isinstance(event, Response):
+                self._response(event)
         self._flush_protocol()
 
     def eof_received(self) -> bool | None:
@@ -229,10 +248,7 @@ class WebSocketConnection(StreamConnection):
                 self.ws.handshake_exc,
             )
             return
-        self._flush_protocol()
-        self._open = True
-        self._deflate = list(self.ws.extensions)
-        self._compressed = bool(self._deflate)
+        self._opened()
         # Frames for equal extensions are equal bytes: a broadcast shares them.
         self.share_key = (self.kind, response.headers.get("Sec-WebSocket-Extensions", ""))
         self.send_wire = self.transport.write  # type: ignore[union-attr]
@@ -240,6 +256,16 @@ class WebSocketConnection(StreamConnection):
         interval = self.host.settings.ws_ping_interval
         if interval and not self.closing:
             self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
+
+    def _response(self, response: Response) -> None:
+        """The server's answer to our handshake (a link this service opened)."""
+
+    def _opened(self) -> None:
+        """The handshake is done: the peer becomes a client (``Connect``)."""
+        self._flush_protocol()
+        self._open = True
+        self._deflate = list(self.ws.extensions)
+        self._compressed = bool(self._deflate)
 
     def _origin_allowed(self, origin: str, request: Request) -> bool:
         allowed = self.host.settings.origins
@@ -363,6 +389,10 @@ class WebSocketConnection(StreamConnection):
             self.receive_data(pair[0], pair[1] if len(pair) == 2 else None)
         elif isinstance(message.get("screen_reader"), bool):
             client.screen_reader = message["screen_reader"]
+        elif self._masked and isinstance(message.get("prompt"), str):
+            self._text(message["prompt"].encode("utf-8"))  # a server's prompt, as a line
+        elif self._masked and isinstance(message.get("echo"), bool):
+            pass  # a server hiding what its player types: nothing to do for a link
         else:
             self._bad_json("no text, data or screen_reader")
 
@@ -387,7 +417,7 @@ class WebSocketConnection(StreamConnection):
             self.abort()
             return
         self._pinged = True
-        self.write_bytes(Frame(Opcode.PING, b"hubbub").serialize(mask=False))
+        self.write_bytes(Frame(Opcode.PING, b"hubbub").serialize(mask=self._masked))
         self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
 
     # --- output ---------------------------------------------------------------------
@@ -412,7 +442,7 @@ class WebSocketConnection(StreamConnection):
 
     def _serialize(self, opcode: Opcode, payload: bytes) -> bytes:
         extensions = self._deflate if self._compressed and len(payload) >= COMPRESS_MIN else None
-        return Frame(opcode, payload).serialize(mask=False, extensions=extensions)
+        return Frame(opcode, payload).serialize(mask=self._masked, extensions=extensions)
 
     def send_text(self, text: str, prompt: bool = False) -> None:
         if not self._open:
@@ -463,6 +493,73 @@ def _listener_log(server: Server) -> LogLimit:
     if limit is None:
         limit = _listener_logs[server] = LogLimit()
     return limit
+
+
+class WebSocketLink(WebSocketConnection):
+    """A link this service opened to a WebSocket server (``service.connect("ws://…")``).
+
+    The same messages as the server side, the other way round: frames are
+    masked, a server's ``{"prompt": …}`` arrives as a line, and ``Connect``
+    fires once the server accepted the handshake (:attr:`handshake`).
+    """
+
+    __slots__ = ("handshake",)
+
+    def __init__(self, host: Host, server: Server, url: str) -> None:
+        super().__init__(host, server, None)
+        self.ws = ClientProtocol(  # type: ignore[assignment]
+            parse_uri(url),
+            extensions=[
+                ClientPerMessageDeflateFactory(
+                    server_no_context_takeover=True,
+                    client_no_context_takeover=True,
+                    compress_settings={"memLevel": 5},
+                )
+            ],
+            max_size=host.settings.max_line_length,
+            logger=_library_log,
+        )
+        self._masked = True
+        #: Done once the handshake is (its exception: why it failed).
+        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._timer is not None:  # the caller's timeout covers the handshake
+            self._timer.cancel()
+            self._timer = None
+        ws: Any = self.ws
+        ws.send_request(ws.connect())
+        self._flush_protocol()
+
+    def _request(self, request: Request) -> None:
+        """A server never sends a request."""
+
+    def _response(self, response: Response) -> None:
+        if response.status_code != 101 or self.ws.handshake_exc is not None:
+            why = f"the WebSocket handshake was refused ({response.status_code})"
+            if not self.handshake.done():
+                self.handshake.set_exception(OSError(why))
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        self._opened()
+        self.share_key = (self.kind, id(self))  # masked frames are never shared
+        self.start(self._address)
+        if not self.handshake.done():
+            self.handshake.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(
+                exc or ConnectionResetError("closed during the WebSocket handshake")
+            )
+        super().connection_lost(exc)
+
+
+def available() -> bool:
+    """Whether the websockets package (the ``web`` extra) is installed."""
+    return ServerProtocol is not None
 
 
 def _tokens(request: Request, name: str) -> list[str]:
