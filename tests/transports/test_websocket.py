@@ -561,5 +561,5 @@ async def test_a_link_over_wss_and_failures(start: Start, tmp_path: Any) -> None
         await near.connect(f"wss://localhost:{far.port}/")
     plain = App()
     await start(plain.service)
-    with pytest.raises(hubbub.Unreachable, match="timed out|refused|reset|closed"):
+    with pytest.raises(hubbub.Unreachable, match=r"timed out|refused|reset|closed"):
         await near.connect(f"ws://127.0.0.1:{far.port}/", timeout=1)

@@ -49,6 +49,7 @@ from .listener import StreamListener, open_tcp_listener
 from .tcp import StreamConnection
 
 try:
+    from websockets.client import ClientProtocol
     from websockets.datastructures import Headers
     from websockets.extensions.permessage_deflate import (
         ClientPerMessageDeflateFactory,
@@ -57,7 +58,6 @@ try:
     from websockets.frames import Frame, Opcode
     from websockets.http11 import Request, Response
     from websockets.protocol import State
-    from websockets.client import ClientProtocol
     from websockets.server import ServerProtocol
     from websockets.uri import parse_uri
 except ImportError:  # the hint is given when a ws:// listener opens
@@ -104,10 +104,10 @@ class WebSocketConnection(StreamConnection):
     __slots__ = (
         "_address",
         "_compressed",
-        "_masked",
         "_deflate",
         "_fragment_kind",
         "_fragments",
+        "_masked",
         "_open",
         "_page",
         "_ping_timer",
