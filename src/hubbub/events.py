@@ -208,19 +208,6 @@ class Disconnect(Client):
     """Client has disconnected."""
 
 
-class Data(Client):
-    """Structured data from a client (client, server, package, data).
-
-    From the browser client (a WebSocket JSON message ``{"data": [package,
-    data]}``) and, on telnet, GMCP. ``package`` is a name such as
-    "Char.Login"; ``data`` is any JSON value (None when the package came alone).
-    """
-
-    fields: ClassVar[tuple[str, ...]] = ("package", "data")
-    package: str
-    data: Any
-
-
 # --- telnet (not Client subclasses: only telnet connections raise them) -------
 
 
@@ -347,6 +334,24 @@ class Blocked(Server):
     fields: ClassVar[tuple[str, ...]] = ("address", "reason")
     address: tuple[Any, ...]
     reason: str
+
+
+class Data(Event):
+    """Structured data from a client (client, server, package, data).
+
+    From the browser client (a WebSocket JSON message ``{"data": [package,
+    data]}``) and, on telnet, GMCP. ``package`` is a name such as
+    "Char.Login"; ``data`` is any JSON value (None when the package came
+    alone). Not a ``Client`` event (a handler bound to ``events.Client``
+    sees only ``Connect``, ``Receive`` and ``Disconnect``), but handled in
+    the client's order, between its lines.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("client", "server", "package", "data")
+    client: Client_
+    server: Server_
+    package: str
+    data: Any
 
 
 class HandlerError(Event):
