@@ -192,7 +192,8 @@ def test_colours_render_as_styled_elements(browser: Any, game: Game) -> None:
     assert int(red.value_of_css_property("font-weight")) >= 600
     field.send_keys("orange", Keys.ENTER)
     wait(browser, lambda d: "You say, orange" in output(d))
-    orange = browser.find_element(By.XPATH, "//*[@id='output']//span[contains(@class, 'ansi-fg-custom')]")
+    custom = "//*[@id='output']//span[contains(@class, 'ansi-fg-custom')]"
+    orange = browser.find_element(By.XPATH, custom)
     assert "255, 135, 0" in orange.value_of_css_property("color")
     after = browser.find_element(By.XPATH, "//*[@id='output']//div[contains(., 'Dragon.')]")
     assert "\x1b" not in output(browser) and "[0m" not in output(browser)
