@@ -563,3 +563,17 @@ async def test_a_link_over_wss_and_failures(start: Start, tmp_path: Any) -> None
     await start(plain.service)
     with pytest.raises(hubbub.Unreachable, match=r"timed out|refused|reset|closed"):
         await near.connect(f"ws://127.0.0.1:{far.port}/", timeout=1)
+
+
+async def test_ws_and_wss_on_one_port(start: Start) -> None:
+    """?tls=auto: a browser on https:// and one on http:// share the listener."""
+    app = App("ws://127.0.0.1:0?tls=auto", **shared().settings())
+    await start(app.service)
+    async with await greeted(
+        app.url(scheme="wss"), ssl=shared().client_context(), server_hostname="localhost"
+    ) as secure:
+        async with await greeted(app.url()) as plain:
+            await secure.send("a")
+            await plain.send("b")
+            assert (await secure.recv(), await plain.recv()) == ("echo: a", "echo: b")
+    assert [(c.transport, c.secure) for c in app.clients] == [("wss", True), ("ws", False)]
