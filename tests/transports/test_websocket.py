@@ -577,3 +577,15 @@ async def test_ws_and_wss_on_one_port(start: Start) -> None:
             await plain.send("b")
             assert (await secure.recv(), await plain.recv()) == ("echo: a", "echo: b")
     assert [(c.transport, c.secure) for c in app.clients] == [("wss", True), ("ws", False)]
+
+
+async def test_a_refused_browser_gets_an_http_answer(start: Start) -> None:
+    """Turned away at accept (deny, per-IP rate): a 503 with the reason, not a bare line."""
+    app = App(deny=["127.0.0.0/8"])
+    await start(app.service)
+    answer = await http(app.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert answer.endswith(b"Sorry, connections from your address are not accepted.\n")
+    handshake = await http(app.port, upgrade())
+    assert handshake.startswith(b"HTTP/1.1 503 ")
+    assert not app.clients

@@ -73,6 +73,9 @@ class StreamListener:
         self.factory = factory
         #: What this listener does with TLS (tls.py), or None when it has none.
         self.tls: ListenerTLS | None = None
+        #: A refusal as the bytes a turned-away peer is sent before the close
+        #: (a line by default; an HTTP answer on ws://, see websocket.py).
+        self.refusal: Callable[[str], bytes] = refusal_line
         #: What ``server.address`` says: (host, port) by default.
         self.address: tuple[Any, ...] | str = (
             tuple(sockets[0].getsockname()[:2]) if address is None else address
@@ -131,7 +134,7 @@ class StreamListener:
         if refusal is not None:
             # Told in one line and closed; nothing else is made for this peer.
             with contextlib.suppress(OSError):
-                conn.send(refusal.encode("utf-8", "replace") + b"\r\n")
+                conn.send(self.refusal(refusal))
             conn.close()
             return
         if conn.family in (socket.AF_INET, socket.AF_INET6):
@@ -146,7 +149,7 @@ class StreamListener:
         secure = False
         prelude = None
         if self.server.endpoint.flag("proxy"):  # ?proxy=1: the PROXY header comes first
-            header = await receive_prelude(self.host, self.server, conn)
+            header = await receive_prelude(self.host, self.server, conn, self.refusal)
             if header is None:
                 return
             prelude = header.source
@@ -194,6 +197,11 @@ class StreamListener:
         if not self._closed:
             self._loop.add_reader(sock.fileno(), self._accept, sock)
             self._accept(sock)
+
+
+def refusal_line(reason: str) -> bytes:
+    """A refusal as one line of text: what a person on telnet or nc reads."""
+    return reason.encode("utf-8", "replace") + b"\r\n"
 
 
 async def bind_addresses(

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import socket
 import weakref
+from collections.abc import Callable
 from typing import Final
 
 from ..log_limit import LogLimit
@@ -39,12 +40,19 @@ DRAIN_READS: Final = 16
 _bad_headers: weakref.WeakKeyDictionary[Server, LogLimit] = weakref.WeakKeyDictionary()
 
 
-async def receive_prelude(host: Host, server: Server, conn: socket.socket) -> ProxyHeader | None:
+async def receive_prelude(
+    host: Host,
+    server: Server,
+    conn: socket.socket,
+    refusal: Callable[[str], bytes] | None = None,
+) -> ProxyHeader | None:
     """The header, read off ``conn``; None once ``conn`` was closed instead.
 
     Only the header's own bytes are taken from the socket: what follows it
     stays there for the transport (a TLS ClientHello, the first line).
-    ``conn`` holds a place :meth:`Host.admit` reserved; when this returns
+    ``refusal`` makes the bytes a peer the address rules turn away is sent
+    (default: the reason as a line). ``conn`` holds a place
+    :meth:`Host.admit` reserved; when this returns
     None the place is given back (:meth:`Host.arrived`).
     """
     try:
@@ -58,11 +66,12 @@ async def receive_prelude(host: Host, server: Server, conn: socket.socket) -> Pr
         raise
     if header.source is None:
         return header
-    refusal = host.screen(server, header.source)
-    if refusal is not None:
-        # The balancer passes the line on to the person it came from.
+    reason = host.screen(server, header.source)
+    if reason is not None:
+        # The balancer passes it on to the person it came from.
+        answer = refusal(reason) if refusal else reason.encode("utf-8", "replace") + b"\r\n"
         with contextlib.suppress(OSError):
-            conn.send(refusal.encode("utf-8", "replace") + b"\r\n")
+            conn.send(answer)
         _give_up(host, server, conn)
         return None
     return header

@@ -71,6 +71,7 @@ __all__ = [
     "WebSocketLink",
     "available",
     "open_listener",
+    "refusal_answer",
 ]
 
 log = logging.getLogger("hubbub.transport")
@@ -599,4 +600,24 @@ async def open_listener(host: Host, server: Server) -> StreamListener:
             page = page_for(server, path)
         except OSError as exc:
             raise ListenError(f"cannot read the ws_page file {path!r}: {exc.strerror}") from None
-    return await open_tcp_listener(host, server, lambda: WebSocketConnection(host, server, page))
+    listener = await open_tcp_listener(
+        host, server, lambda: WebSocketConnection(host, server, page)
+    )
+    listener.refusal = refusal_answer
+    return listener
+
+
+def refusal_answer(reason: str) -> bytes:
+    """A peer turned away before its request was read: an HTTP 503 with the reason.
+
+    A browser opening the page shows the reason; a WebSocket client sees a
+    failed handshake (status 503) and tries again later.
+    """
+    body = (reason + "\n").encode("utf-8", "replace")
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Retry-After: 5\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
