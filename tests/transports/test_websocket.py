@@ -571,11 +571,10 @@ async def test_ws_and_wss_on_one_port(start: Start) -> None:
     await start(app.service)
     async with await greeted(
         app.url(scheme="wss"), ssl=shared().client_context(), server_hostname="localhost"
-    ) as secure:
-        async with await greeted(app.url()) as plain:
-            await secure.send("a")
-            await plain.send("b")
-            assert (await secure.recv(), await plain.recv()) == ("echo: a", "echo: b")
+    ) as secure, await greeted(app.url()) as plain:
+        await secure.send("a")
+        await plain.send("b")
+        assert (await secure.recv(), await plain.recv()) == ("echo: a", "echo: b")
     assert [(c.transport, c.secure) for c in app.clients] == [("wss", True), ("ws", False)]
 
 
