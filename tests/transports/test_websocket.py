@@ -11,6 +11,8 @@ import struct
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -569,9 +571,12 @@ async def test_ws_and_wss_on_one_port(start: Start) -> None:
     """?tls=auto: a browser on https:// and one on http:// share the listener."""
     app = App("ws://127.0.0.1:0?tls=auto", **shared().settings())
     await start(app.service)
-    async with await greeted(
-        app.url(scheme="wss"), ssl=shared().client_context(), server_hostname="localhost"
-    ) as secure, await greeted(app.url()) as plain:
+    async with (
+        await greeted(
+            app.url(scheme="wss"), ssl=shared().client_context(), server_hostname="localhost"
+        ) as secure,
+        await greeted(app.url()) as plain,
+    ):
         await secure.send("a")
         await plain.send("b")
         assert (await secure.recv(), await plain.recv()) == ("echo: a", "echo: b")
@@ -588,3 +593,44 @@ async def test_a_refused_browser_gets_an_http_answer(start: Start) -> None:
     handshake = await http(app.port, upgrade())
     assert handshake.startswith(b"HTTP/1.1 503 ")
     assert not app.clients
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["text", "data", "prompt", "echo", "screen_reader", "x"]),
+            children,
+            max_size=3,
+        )
+    ),
+    max_leaves=8,
+)
+_messages = st.lists(
+    st.text(max_size=40)
+    | st.builds(lambda s: "{" + s, st.text(max_size=20))
+    | _json.map(json.dumps),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=_messages)
+async def test_any_text_messages_leave_the_connection_working(messages: list[str]) -> None:
+    """Whatever text a client sends (lines, braces, any JSON), the connection stays up
+    and the next line is answered; nothing raises inside hubbub."""
+    app = App()
+    failures: list[events.HandlerError] = []
+    app.service.listen(events.HandlerError, failures.append)
+    await app.service.start()
+    try:
+        async with await greeted(app.url()) as ws:
+            for message in messages:
+                await ws.send(message)
+            await ws.send("sentinel")
+            while (reply := await asyncio.wait_for(ws.recv(), 5)) != "echo: sentinel":
+                assert isinstance(reply, str)
+        assert failures == []
+    finally:
+        await app.service.stop()
