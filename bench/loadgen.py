@@ -324,6 +324,115 @@ class BroadcastState:
 # --------------------------------------------------------------------------- helpers
 
 
+# --------------------------------------------------------------------------- WebSocket
+
+
+class WsWire:
+    """What a line client writes to, over WebSocket: each line goes out as one masked
+    text frame (mask 0: legal, and the cheapest for us; the server unmasks anyway).
+    Writes before the handshake is done wait for it."""
+
+    def __init__(self, real: asyncio.Transport) -> None:
+        self.real = real
+        self.pending: list[bytes] | None = []
+
+    def write(self, data: bytes) -> None:
+        frames = b"".join(ws_frame(line.rstrip(b"\r")) for line in data.split(b"\n")[:-1])
+        if self.pending is not None:
+            self.pending.append(frames)
+        else:
+            self.real.write(frames)
+
+    def opened(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending:
+            self.real.write(b"".join(pending))
+
+    def close(self) -> None:
+        self.real.close()
+
+    def abort(self) -> None:
+        self.real.abort()
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def is_closing(self) -> bool:
+        return self.real.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.real.get_extra_info(name, default)
+
+
+def ws_frame(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+    return head + b"\x00\x00\x00\x00" + payload
+
+
+class WsAdapter(asyncio.Protocol):
+    """Carries a line client (``inner``) over WebSocket: sends the upgrade (offering no
+    compression), then hands the client each text message as one LF-ended line."""
+
+    def __init__(self, inner: Client, host: str) -> None:
+        self.inner = inner
+        self.host = host
+        self.buf = b""
+        self.upgraded = False
+        self.wire: WsWire | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        transport.write(
+            b"GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: aHViYnViIGJlbmNobWFyaw==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            % self.host.encode()
+        )
+        self.wire = WsWire(transport)
+        self.inner.connection_made(self.wire)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = buf
+                return
+            if not buf.startswith(b"HTTP/1.1 101"):
+                raise ConnectionError(f"WebSocket upgrade refused: {buf[:40]!r}")
+            self.upgraded = True
+            buf = buf[end + 4 :]
+            assert self.wire is not None
+            self.wire.opened()
+        lines = []
+        i, n = 0, len(buf)
+        while i + 2 <= n:
+            size = buf[i + 1] & 0x7F
+            start = i + 2
+            if size == 126:
+                size = int.from_bytes(buf[start : start + 2], "big")
+                start += 2
+            elif size == 127:
+                size = int.from_bytes(buf[start : start + 8], "big")
+                start += 8
+            if start + size > n:
+                break
+            if buf[i] & 0x0F == 1:  # text; control frames are not lines
+                lines.append(buf[start : start + size])
+            i = start + size
+        self.buf = buf[i:]
+        if lines:
+            lines.append(b"")
+            self.inner.data_received(b"\n".join(lines))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+
 def tls_context(cafile: str) -> ssl.SSLContext:
     """A client context trusting the run's throwaway CA; everything else (protocol
     versions, ciphers) at the ``ssl`` module's defaults, the same for every server."""
@@ -349,8 +458,13 @@ async def connect(factory: Any, cmd: dict[str, Any], source: str | None = None) 
     if transport == "unix":
         _, proto = await loop.create_unix_connection(factory, cmd["path"])
         return proto
-    tls = tls_context(cmd["cafile"]) if transport == "tls" else None
     local = (source, 0) if source else None
+    if transport == "ws":
+        _, adapter = await loop.create_connection(
+            lambda: WsAdapter(factory(), cmd["host"]), cmd["host"], cmd["port"], local_addr=local
+        )
+        return adapter.inner
+    tls = tls_context(cmd["cafile"]) if transport == "tls" else None
     _, proto = await loop.create_connection(
         factory, cmd["host"], cmd["port"], ssl=tls, local_addr=local
     )
@@ -816,6 +930,8 @@ SCENARIOS = {
     "tls-echo": echo,
     "unix-interactive": interactive,
     "unix-echo": echo,
+    "ws-interactive": interactive,
+    "ws-broadcast": broadcast,
     "limits": paced,
 }
 

@@ -234,6 +234,24 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             cpu_ratio(
                 piped, hub, base, 1.2, f"{title} echo: {hub} server CPU/line ≤ 1.2\u00d7 {base}"
             )
+    for hub, base in (
+        ("hubbub-tcp", "websockets-server"),
+        ("hubbub-tcp-uvloop", "websockets-server-uvloop"),
+    ):
+        scen = "ws-interactive"
+        h, b = med(results, scen, hub, "lines_per_s"), med(results, scen, base, "lines_per_s")
+        check(
+            f"WebSocket interactive: {hub} messages/s ≥ 1.5\u00d7 {base}",
+            None if h is None or b is None else h >= 1.5 * b,
+            f"{fmt(h)} vs {fmt(b)} messages/s = {ratio(h, b)}",
+        )
+        cpu_ratio(
+            scen,
+            hub,
+            base,
+            0.7,
+            f"WebSocket interactive: {hub} server CPU/message ≤ 0.7\u00d7 {base}",
+        )
     for off in ("hubbub-tcp", "hubbub-tcp-uvloop"):
         on = off.replace("hubbub-tcp", "hubbub-tcp-limits")
         h, b = med(results, "limits", on, cpu), med(results, "limits", off, cpu)

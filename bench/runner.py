@@ -143,6 +143,19 @@ SERVERS: list[ServerSpec] = [
         )
         for loop, suffix in (("asyncio", ""), ("uvloop", "-uvloop"))
     ),
+    # The websockets package's own server: the WebSocket scenarios' baseline.
+    *(
+        ServerSpec(
+            f"websockets-server{suffix}",
+            "baseline",
+            "baseline_websockets.py",
+            ("--loop", loop),
+            loop=loop,
+            note="websockets' asyncio server, a task per connection",
+            scenarios=("ws-interactive", "ws-broadcast"),
+        )
+        for loop, suffix in (("asyncio", ""), ("uvloop", "-uvloop"))
+    ),
     ServerSpec("asyncio-streams", "baseline", "baseline_streams.py", ("--loop", "asyncio")),
     ServerSpec(
         "asyncio-streams-uvloop",
@@ -191,7 +204,7 @@ class Scenario:
     baseline: str = BASELINE
     same_loop: bool = False
     chart_metric: str = ""  # drawn instead of ``metric`` when set
-    transport: str = "tcp"  # "tcp" | "tls" | "unix": what the servers listen on
+    transport: str = "tcp"  # "tcp" | "tls" | "unix" | "ws": what the servers listen on
     servers: tuple[str, ...] = ()  # the servers that run it; empty: every one that can
     params: str = ""  # the scenario whose load parameters it takes; empty: its own
     rounds_factor: int = 1  # runs this many times the run's rounds (a noisy, paired ratio)
@@ -318,6 +331,25 @@ SCENARIOS[-1:-1] = [
         INTERACTIVE_SERVERS,
     ),
     over("echo", "unix", "(m) UNIX-socket echo, 50 pipelining connections", ECHO_SERVERS),
+    dataclasses.replace(
+        over(
+            "interactive",
+            "ws",
+            "(o) WebSocket interactive echo, 50 connections",
+            (*HUBBUB_PAIR, "websockets-server", "websockets-server-uvloop"),
+        ),
+        baseline="websockets-server",
+    ),
+    dataclasses.replace(
+        over(
+            "broadcast",
+            "ws",
+            "(p) WebSocket broadcast to 1,000 clients",
+            (*HUBBUB_PAIR, "websockets-server", "websockets-server-uvloop"),
+        ),
+        baseline="websockets-server",
+        same_loop=True,
+    ),
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
 SCENARIO = {s.name: s for s in SCENARIOS}
@@ -658,6 +690,8 @@ def transport_args(scen: Scenario, files: RunFiles | None) -> tuple[str, ...]:
     """A server script's options for ``scen``'s transport (the same for every server)."""
     if scen.transport == "tcp":
         return ()
+    if scen.transport == "ws":
+        return ("--transport", "ws")
     if files is None:
         raise RuntimeError(f"{scen.name} needs the run's files (certificate, socket path)")
     if scen.transport == "tls":

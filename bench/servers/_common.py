@@ -25,7 +25,7 @@ def parse_args(
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
         "--transport",
-        choices=("tcp", "tls", "unix"),
+        choices=("tcp", "tls", "unix", "ws"),
         default="tcp",
         help="tls: --cert and --key required; unix: --path required",
     )

@@ -29,6 +29,7 @@ SCHEME = {
     ("tls", "tcp"): "tls",
     ("tls", "telnet"): "telnets",
     ("unix", "tcp"): "unix",
+    ("ws", "tcp"): "ws",
 }
 
 # Every per-IP and per-client limit, and its "off" value.
@@ -55,6 +56,10 @@ def main() -> None:
         unsupported(f"this hubbub has no {scheme}:// listener")
     settings: dict[str, Any] = {}
     listen = f"unix://{args.path}" if args.transport == "unix" else f"{scheme}://{args.host}:0"
+    if args.transport == "ws":
+        # Like the websockets baseline: no page, no keepalive pings.
+        listen += "?page=0"
+        settings.update(ws_ping_interval=0)
     if args.transport == "tls":
         settings.update(tls_cert=args.cert, tls_key=args.key)
     missing = [name for name in LIMITS_OFF if name not in FIELDS]
