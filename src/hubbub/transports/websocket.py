@@ -158,8 +158,23 @@ class WebSocketConnection(StreamConnection):
         ws = self.ws
         ws.receive_data(data)
         for event in ws.events_received():
-            if isinstance(event, Frame):
-                self._frame(event)
+            if type(event) is Frame:
+                # The common case inline: one whole line of ASCII text.
+                payload = event.data
+                if (
+                    event.opcode is Opcode.TEXT
+                    and event.fin
+                    and self._fragments is None
+                    and type(payload) is bytes
+                    and payload.isascii()
+                    and b"\n" not in payload
+                    and payload[:1] != b"{"
+                    and not self._raw
+                    and self.client is not None
+                ):
+                    self.receive_line(payload[:-1] if payload[-1:] == b"\r" else payload)
+                else:
+                    self._frame(event)
             elif isinstance(event, Request):
                 self._request(event)
             elif isinstance(event, Response):
@@ -423,6 +438,8 @@ class WebSocketConnection(StreamConnection):
 
     # --- output ---------------------------------------------------------------------
     def prepare(self, text: str, prompt: bool = False) -> bytes:
+        if text[-1:] == "\n" and text[:1] != "{" and "\r" not in text:  # lines: the usual
+            return self._serialize(Opcode.TEXT, text[:-1].encode("utf-8", "replace"))
         if "\r" in text:  # composed with another newline (a broadcast to mixed clients)
             text = text.replace("\r\n", "\n")
         if text.endswith("\n"):
