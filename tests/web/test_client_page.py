@@ -5,7 +5,7 @@ service. The service runs on its own event loop in a thread, so selenium's
 blocking calls and hubbub's loop never wait on each other.
 
 Without Chromium and chromedriver the tests are skipped, unless
-``HUBBUB_REQUIRE_BROWSER=1`` (CI sets it) makes that a failure.
+``REQUIRE_BROWSER_TESTS=1`` (CI sets it) makes that a failure.
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ class Game:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("HUBBUB_REQUIRE_BROWSER") == "1":
-            pytest.fail("HUBBUB_REQUIRE_BROWSER=1 but chromium/chromedriver are not installed")
+        if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
+            pytest.fail("REQUIRE_BROWSER_TESTS=1 but chromium/chromedriver are not installed")
         pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
     from selenium.webdriver.chrome.service import Service as DriverService
 
