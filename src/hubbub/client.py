@@ -140,6 +140,7 @@ STATE_DEFAULTS: dict[str, Any] = {
     "transport": "tcp",
     "secure": False,
     "screen_reader": False,
+    "gmcp_supports": [],
 }
 
 
@@ -162,6 +163,7 @@ class Client:
         "connected",
         "connected_at",
         "connection",
+        "gmcp_supports",
         "group_index",
         "height",
         "id",
@@ -221,6 +223,8 @@ class Client:
         #: True when the player uses a screen reader (the browser client's
         #: toggle says so; an application may set it too).
         self.screen_reader = False
+        #: The GMCP modules the client listed (``Core.Supports.*``), e.g. "Char 1".
+        self.gmcp_supports: list[str] = []
 
     if TYPE_CHECKING:
         # Applications set their own attributes on clients (client.username);
@@ -452,6 +456,7 @@ class Client:
             "transport": self.transport,
             "secure": self.secure,
             "screen_reader": self.screen_reader,
+            "gmcp_supports": list(self.gmcp_supports),
             "session": dict(self._session or {}),
             "groups": sorted(self._groups) if self._groups else [],
         }
@@ -499,6 +504,7 @@ class Client:
         client.height = state.get("height")
         client.prompt_text = state.get("prompt_text")
         client.screen_reader = bool(state.get("screen_reader", False))
+        client.gmcp_supports = [str(m) for m in state.get("gmcp_supports", ())]
         session = state.get("session")
         client._session = dict(session) if session else None
         groups = state.get("groups")

@@ -24,7 +24,7 @@ NOTICE = b"\r\n*** Disconnected: output was not being read fast enough. ***\r\n"
 MiB = 1024 * 1024
 IAC, SB, SE, WILL, DO = t.IAC, t.SB, t.SE, t.WILL, t.DO
 # What a telnet listener sends first: DO NAWS, DO TTYPE, DO BINARY (UTF-8 service).
-OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY])
+OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY, IAC, WILL, t.GMCP])
 
 
 def echo_service(**settings: Any) -> hubbub.Service:
@@ -528,7 +528,7 @@ async def negotiate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     """Agree to NAWS (100x40), TTYPE (XTERM-256color) and BINARY as a real client would."""
     assert await asyncio.wait_for(reader.readexactly(len(OFFERS)), 5) == OFFERS
     writer.write(
-        bytes([IAC, WILL, t.NAWS, IAC, WILL, t.TTYPE, IAC, WILL, t.BINARY])
+        bytes([IAC, WILL, t.NAWS, IAC, WILL, t.TTYPE, IAC, WILL, t.BINARY, IAC, t.DONT, t.GMCP])
         + bytes([IAC, SB, t.NAWS, 0, 100, 0, 40, IAC, SE])
     )
     ask = await asyncio.wait_for(reader.readexactly(6), 5)
@@ -540,8 +540,13 @@ def option_state(client: hubbub.Client) -> dict[str, bool]:
     proto = client.connection.telnet  # type: ignore[attr-defined]
     return {
         f"{name} {side}": getattr(proto, f"{side}_enabled")(code)
-        for name, code in (("ECHO", t.ECHO), ("NAWS", t.NAWS), ("TTYPE", t.TTYPE),
-                           ("BINARY", t.BINARY), ("SGA", t.SGA))
+        for name, code in (
+            ("ECHO", t.ECHO),
+            ("NAWS", t.NAWS),
+            ("TTYPE", t.TTYPE),
+            ("BINARY", t.BINARY),
+            ("SGA", t.SGA),
+        )
         for side in ("local", "remote")
     }
 

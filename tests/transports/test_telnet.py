@@ -19,7 +19,7 @@ from ..conftest import Start, connect, until
 
 IAC, SB, SE, WILL, WONT, DO, DONT = t.IAC, t.SB, t.SE, t.WILL, t.WONT, t.DO, t.DONT
 # What the server says first: DO NAWS, DO TTYPE, DO BINARY (the encoding is UTF-8).
-OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY])
+OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY, IAC, t.WILL, t.GMCP])
 TTYPE_SEND = bytes([IAC, SB, t.TTYPE, 1, IAC, SE])
 
 Raw = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -84,13 +84,13 @@ async def test_connect_fires_at_once_after_offers(start: Start) -> None:
 
 
 async def test_ascii_service_does_not_ask_for_binary(start: Start) -> None:
-    """With encoding="ascii" the greeting is DO NAWS, DO TTYPE and nothing else."""
+    """With encoding="ascii" the greeting is DO NAWS, DO TTYPE, WILL GMCP: no BINARY."""
     service = telnet_service(encoding="ascii")
     service.listen(events.Connect, lambda e: e.client.write("Name: ", newline=False))
     await start(service)
     reader, writer = await open_raw(service)
     data = await read_until(reader, b"Name: ")
-    assert data == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE]) + b"Name: "
+    assert data == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, t.WILL, t.GMCP]) + b"Name: "
     writer.close()
 
 
@@ -360,7 +360,7 @@ async def test_are_you_there_and_unknown_options(start: Start) -> None:
 async def test_oversize_subnegotiation_is_dropped_whole(
     start: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """5000 bytes of line-like text inside ``IAC SB TTYPE … IAC SE`` never become lines:
+    """10,000 bytes of line-like text inside ``IAC SB TTYPE … IAC SE`` never become lines:
     the handler gets only the line after it; one protocol error is logged; the closing
     IAC SE is not taken for a command of its own (commands are logged at DEBUG: an
     ``IAC NOP`` sent afterwards shows that one would be seen)."""
@@ -370,7 +370,7 @@ async def test_oversize_subnegotiation_is_dropped_whole(
     await start(service)
     reader, writer = await open_raw(service)
     await read(reader, len(OFFERS))
-    payload = b"abc\r\n" * 1000
+    payload = b"abc\r\n" * 2000  # past max_line_length, the subnegotiation limit
     stream = bytes([IAC, SB, t.TTYPE]) + payload + bytes([IAC, SE]) + b"after\r\n"
     for i in range(0, len(stream), 1500):  # several packets: the drop spans reads
         await send(writer, stream[i : i + 1500])
@@ -493,9 +493,9 @@ async def test_telnet_garbage_and_truncated_subnegotiation(
     assert await client.read_line() == "echo: after"
     await other.send("fine")
     assert await other.read_line() == "echo: fine"
-    assert any(
-        "telnet protocol error" in r.getMessage() for r in caplog.records
-    ), "the operator sees what was dropped"
+    assert any("telnet protocol error" in r.getMessage() for r in caplog.records), (
+        "the operator sees what was dropped"
+    )
     assert len(service.clients) == 2
     await client.close()
     await other.close()
@@ -515,4 +515,69 @@ async def test_negotiation_is_logged_at_debug_with_option_names(
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert any(line.endswith("telnet: NAWS (the client's) on") for line in debug)
     assert any(line.endswith("telnet: WindowSize(width=100, height=30)") for line in debug)
+    writer.close()
+
+
+# ============================================================ GMCP: structured data
+
+
+def gmcp_sb(payload: bytes) -> bytes:
+    return bytes([IAC, SB, t.GMCP]) + t.escape(payload) + bytes([IAC, SE])
+
+
+async def test_gmcp_is_structured_data_both_ways(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that answers DO GMCP gets send_data as GMCP and its GMCP messages
+    arrive as events.Data, in order with its lines; malformed ones are logged, not fatal."""
+    service = telnet_service()
+    seen: list[tuple[str, Any]] = []
+    clients: list[hubbub.Client] = []
+    service.listen(events.Connect, lambda e: clients.append(e.client))
+    service.listen(events.Receive, lambda e: seen.append(("line", e.data)))
+    service.listen(events.Data, lambda e: seen.append((e.package, e.data)))
+    await start(service)
+    reader, writer = await open_raw(service)
+    await read(reader, len(OFFERS))
+    await send(writer, bytes([IAC, t.DO, t.GMCP]))
+    await until(lambda: clients and clients[0].supports_data)
+    client = clients[0]
+    client.send_data("Char.Vitals", {"hp": 7, "maxhp": 10})
+    expected = gmcp_sb(b'Char.Vitals {"hp":7,"maxhp":10}')
+    assert await read(reader, len(expected)) == expected
+    await send(
+        writer,
+        b"first\r\n"
+        + gmcp_sb(b'Core.Hello {"client": "Mudlet", "version": "4.17"}')
+        + gmcp_sb(b'Core.Supports.Set ["Char 1", "Room 1"]')
+        + gmcp_sb(b"Char.Vitals {broken")
+        + b"second\r\n",
+    )
+    await until(lambda: len(seen) == 4)
+    assert seen == [
+        ("line", "first"),
+        ("Core.Hello", {"client": "Mudlet", "version": "4.17"}),
+        ("Core.Supports.Set", ["Char 1", "Room 1"]),
+        ("line", "second"),
+    ]
+    assert client.gmcp_supports == ["Char 1", "Room 1"]
+    assert client.snapshot()["gmcp_supports"] == ["Char 1", "Room 1"]
+    assert "data is not JSON" in caplog.text
+    writer.close()
+
+
+async def test_a_client_that_refuses_gmcp_gets_no_data(start: Start) -> None:
+    service = telnet_service()
+    clients: list[hubbub.Client] = []
+    service.listen(events.Connect, lambda e: clients.append(e.client))
+    await start(service)
+    reader, writer = await open_raw(service)
+    await read(reader, len(OFFERS))
+    await send(writer, bytes([IAC, t.DONT, t.GMCP]))
+    await until(lambda: clients)
+    await asyncio.sleep(0.05)
+    assert not clients[0].supports_data
+    clients[0].send_data("Char.Vitals", {"hp": 1})  # dropped
+    clients[0].write("plain")
+    assert await read_until(reader, b"plain\r\n") == b"plain\r\n"
     writer.close()

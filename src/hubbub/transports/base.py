@@ -180,8 +180,6 @@ class BaseConnection:
     secure_kind: ClassVar[str] = ""
     #: The line ending new clients get (None: the ``newline`` setting).
     newline: ClassVar[str | None] = None
-    #: Whether :meth:`send_data` reaches the peer.
-    supports_data: ClassVar[bool] = False
 
     __slots__ = (
         "_backlog",
@@ -326,6 +324,11 @@ class BaseConnection:
     def prepare_raw(self, data: bytes) -> bytes:
         """Application bytes as wire bytes."""
         return data
+
+    @property
+    def supports_data(self) -> bool:
+        """Whether :meth:`send_data` reaches the peer (False unless a transport says so)."""
+        return False
 
     def send_data(self, package: str, data: Any) -> None:
         """Structured data for the peer; a transport that cannot carry it drops it."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .. import events
 from ..client import Client
 from ..protocols import telnet
+from ..protocols.telnet import gmcp
 from ..server import Server
 from .base import Host
 from .listener import StreamListener, open_tcp_listener
@@ -36,6 +38,14 @@ def _terminal_type(client: Client, record: Any) -> events.Event:
     return events.TerminalType(client=client, server=client.server, terminal=record.name)
 
 
+def _gmcp(client: Client, record: Any) -> events.Event:
+    if record.package.lower().startswith("core.supports."):
+        client.gmcp_supports = gmcp.supports(client.connection.telnet)  # type: ignore[attr-defined]
+    return events.Data(
+        client=client, server=client.server, package=record.package, data=record.data
+    )
+
+
 #: What each protocol record does: update the client's facts, make its event.
 RECORD_EVENTS: dict[type, Callable[[Client, Any], events.Event]] = {
     telnet.WindowSize: _window_size,
@@ -53,7 +63,10 @@ class TelnetConnection(StreamConnection):
 
     def __init__(self, host: Host, server: Server, options: telnet.OptionSet) -> None:
         super().__init__(host, server)
-        self.telnet = telnet.TelnetProtocol(options)
+        # A GMCP message may be as long as a line.
+        self.telnet = telnet.TelnetProtocol(
+            options, max_subnegotiation=max(1024, host.settings.max_line_length)
+        )
 
     def opened(self) -> None:
         self.telnet.start()
@@ -66,28 +79,30 @@ class TelnetConnection(StreamConnection):
         proto = self.telnet
         data = proto.receive_data(data)
         if proto.pending:
-            prompts = self._protocol_output()
-            if prompts:
-                self._prompted(data, prompts)
+            marks = self._protocol_output()
+            if marks:
+                self._marked(data, marks)
                 return
         if data:
             self.receive_bytes(data)
 
-    def _prompted(self, data: bytes, ends: list[int]) -> None:
-        """Data with prompts in it (client role): each prompt's line is delivered where it ends."""
+    def _marked(self, data: bytes, marks: list[tuple[int, Callable[[], object]]]) -> None:
+        """Data with records that keep their place in it: the lines before each one are
+        delivered first (a prompt's end, client role; a GMCP message between lines)."""
         start = 0
-        for at in ends:
+        for at, act in marks:
             if at > start:
                 self.receive_bytes(data[start:at])
                 start = at
-            self.end_line()
+            act()
         if start < len(data):
             self.receive_bytes(data[start:])
 
-    def _protocol_output(self) -> list[int] | None:
+    def _protocol_output(self) -> list[tuple[int, Callable[[], object]]] | None:
         """Act on the records the protocol produced, and send its replies.
 
-        Returns where prompts ended in the data (client role), if any did.
+        Returns the records that must wait for their place among the lines
+        (where a prompt ended, where a GMCP message came), if any.
         """
         proto = self.telnet
         records = proto.events_received()
@@ -98,23 +113,27 @@ class TelnetConnection(StreamConnection):
         if client is None:
             return None
         trigger = self.host.dispatcher.trigger
-        prompts: list[int] | None = None
+        marks: list[tuple[int, Callable[[], object]]] | None = None
         for record in records:
             make = RECORD_EVENTS.get(type(record))
-            if make is not None:
+            if type(record) is telnet.GmcpMessage:
+                if marks is None:
+                    marks = []
+                marks.append((record.at, partial(trigger, _gmcp(client, record))))
+            elif make is not None:
                 log.debug("%r telnet: %s", client, record)
                 trigger(make(client, record))
             elif type(record) is telnet.Prompt:
-                if prompts is None:
-                    prompts = []
-                prompts.append(record.at)
+                if marks is None:
+                    marks = []
+                marks.append((record.at, self.end_line))
             elif isinstance(record, telnet.ProtocolError):
                 self.log_limited(
                     "telnet", logging.INFO, "%r telnet protocol error: %s", client, record.message
                 )
             else:
                 log.debug("%r telnet: %s", client, record)
-        return prompts
+        return marks
 
     # --- output --------------------------------------------------------------------
     def send_text(self, text: str, prompt: bool = False) -> None:
@@ -132,6 +151,17 @@ class TelnetConnection(StreamConnection):
 
     def prepare_raw(self, data: bytes) -> bytes:
         return telnet.escape(data)
+
+    # --- structured data (GMCP) ---------------------------------------------------------
+    @property
+    def supports_data(self) -> bool:
+        return self.telnet.local_enabled(telnet.GMCP)
+
+    def send_data(self, package: str, data: Any) -> None:
+        if not self.telnet.local_enabled(telnet.GMCP):
+            return
+        self.telnet.send_subnegotiation(telnet.GMCP, gmcp.encode(package, data))
+        self.send_prepared(self.telnet.data_to_send())
 
     # --- modes -----------------------------------------------------------------------
     def set_echo(self, enabled: bool) -> None:

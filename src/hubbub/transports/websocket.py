@@ -100,7 +100,6 @@ class WebSocketConnection(StreamConnection):
     kind = "ws"
     secure_kind = "wss"
     newline = "\n"
-    supports_data = True
 
     __slots__ = (
         "_address",
@@ -477,6 +476,10 @@ class WebSocketConnection(StreamConnection):
     def send_raw(self, data: bytes) -> None:
         if self._open:
             super().send_raw(data)
+
+    @property
+    def supports_data(self) -> bool:
+        return True
 
     def send_data(self, package: str, data: Any) -> None:
         if self._open:

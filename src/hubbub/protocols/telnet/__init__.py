@@ -41,6 +41,7 @@ from .codes import (
     escape,
 )
 from .echo import Echo
+from .gmcp import Gmcp, GmcpMessage
 from .naws import Naws, WindowSize
 from .option import Option, OptionSet
 from .protocol import Command, OptionChanged, Prompt, ProtocolError, Record, TelnetProtocol
@@ -79,6 +80,8 @@ __all__ = [
     "Binary",
     "Command",
     "Echo",
+    "Gmcp",
+    "GmcpMessage",
     "Naws",
     "Option",
     "OptionChanged",
@@ -98,5 +101,5 @@ __all__ = [
 
 
 def default_options(*, binary: bool = True) -> OptionSet:
-    """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``)."""
-    return OptionSet([Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary)])
+    """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``), GMCP."""
+    return OptionSet([Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Gmcp()])

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Final, TypeAlias
 
 from .codes import AYT, DO, DONT, EC, EL, EOR, GA, IAC, SB, SE, WILL, WONT
+from .gmcp import GmcpMessage
 from .naws import WindowSize
 from .option import LOCAL_WANTED, REMOTE_WANTED, Option, OptionSet
 from .records import Command, OptionChanged, Prompt, ProtocolError
@@ -33,7 +34,9 @@ __all__ = [
 ]
 
 
-Record: TypeAlias = OptionChanged | Command | ProtocolError | Prompt | WindowSize | TerminalType
+Record: TypeAlias = (
+    OptionChanged | Command | ProtocolError | Prompt | WindowSize | TerminalType | GmcpMessage
+)
 
 # --- parser states ------------------------------------------------------------------
 _DATA: Final = 0  # application data
@@ -76,6 +79,7 @@ class TelnetProtocol:
     """
 
     __slots__ = (
+        "_app",
         "_events",
         "_max_sb",
         "_neg_cmd",
@@ -102,6 +106,7 @@ class TelnetProtocol:
         #: True when records or replies are waiting to be taken.
         self.pending = False
         #: Plain data option handlers keep per connection (saved with the client).
+        self._app: list[bytes] | None = None  # the application data being collected
         self.state: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ public API
@@ -121,6 +126,7 @@ class TelnetProtocol:
         if self._state == _DATA and IAC not in data:  # an int test: a plain memchr
             return data  # the common case: nothing to do, nothing copied
         out: list[bytes] = []
+        self._app = out
         i = 0
         n = len(data)
         while i < n:
@@ -215,6 +221,15 @@ class TelnetProtocol:
         if len(out) == 1:
             return out[0]
         return b"".join(out)
+
+    def position(self) -> int:
+        """Where in the application data of this :meth:`receive_data` call we are.
+
+        For option handlers whose records must keep their place among the
+        lines around them (a GMCP message between two typed lines).
+        """
+        app = self._app
+        return sum(map(len, app)) if app else 0
 
     def events_received(self) -> list[Record]:
         """Take the records produced since the last call (a new list each time)."""
