@@ -52,13 +52,13 @@ def name_problem(name: str) -> str | None:
 @service.listen(events.Connect)
 def connect(event: events.Connect) -> Generator[None, Any, None]:
     client = event.client
-    client.write("Welcome. Please enter your name: ", newline=False)
+    client.prompt("Welcome. Please enter your name: ")
     while True:
         username = clean((yield))
         problem = name_problem(username)
         if problem is None:
             break
-        client.write(problem, "Please enter your name: ", newline=False)
+        client.prompt(problem, "Please enter your name: ")
     client.username = username
     client.write(f"Welcome, {username}")
     service.write_all(f"{username} has connected", exclude=client, filter=named)

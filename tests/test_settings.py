@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "tls_key": "",
     "tls_handshake_timeout": 10.0,
     "tls_sniff_timeout": 0.3,
+    "prompt_mark": "auto",
     "ws_ping_interval": 20.0,
     "origins": [],
     "ws_page": "",

@@ -267,6 +267,20 @@ class Client:
                 self.prompt_text = text.rpartition(self.newline)[2]
             self.connection.send_text(text)
 
+    def prompt(self, *lines: str) -> None:
+        """Send a prompt: the lines, the last left open, marked as a prompt.
+
+        On telnet the mark is ``IAC EOR`` when the client agreed to EOR, else
+        ``IAC GA`` (the ``prompt_mark`` setting chooses); on WebSocket the
+        browser gets a prompt message; on tcp it is the text alone. Like
+        ``write(..., newline=False)``, hubbub shows it again after refusing
+        a line.
+        """
+        if self.connected:
+            text = compose(lines, self.newline, False)
+            self.prompt_text = text.rpartition(self.newline)[2]
+            self.connection.send_text(text, True)
+
     def send_data(self, package: str, data: Any = None) -> None:
         """Send structured data (``package`` such as "Char.Vitals", ``data`` any JSON value).
 

@@ -243,6 +243,13 @@ FIELDS: dict[str, _Field] = {
     "close_timeout": _Field(
         5.0, _seconds, "seconds to flush a closing client, and to wait for handlers at stop"
     ),
+    # telnet
+    "prompt_mark": _Field(
+        "auto",
+        _choice("auto", "eor", "ga", "none"),
+        "how client.prompt() marks a prompt on telnet: auto (EOR if agreed, else GA), "
+        "eor, ga or none",
+    ),
     # WebSocket
     "ws_ping_interval": _Field(
         20.0, _seconds, "seconds between WebSocket pings; a peer that misses one is closed; 0: off"
@@ -295,6 +302,8 @@ class Settings:
     log_level: str
     loop: str
     close_timeout: float
+    # telnet
+    prompt_mark: str
     # WebSocket
     ws_ping_interval: float
     origins: list[str]

@@ -19,7 +19,25 @@ from ..conftest import Start, connect, until
 
 IAC, SB, SE, WILL, WONT, DO, DONT = t.IAC, t.SB, t.SE, t.WILL, t.WONT, t.DO, t.DONT
 # What the server says first: DO NAWS, DO TTYPE, DO BINARY (the encoding is UTF-8).
-OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY, IAC, t.WILL, t.GMCP])
+OFFERS = bytes(
+    [
+        IAC,
+        DO,
+        t.NAWS,
+        IAC,
+        DO,
+        t.TTYPE,
+        IAC,
+        DO,
+        t.BINARY,
+        IAC,
+        t.WILL,
+        t.EOR_OPT,
+        IAC,
+        t.WILL,
+        t.GMCP,
+    ]
+)
 TTYPE_SEND = bytes([IAC, SB, t.TTYPE, 1, IAC, SE])
 
 Raw = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -84,13 +102,17 @@ async def test_connect_fires_at_once_after_offers(start: Start) -> None:
 
 
 async def test_ascii_service_does_not_ask_for_binary(start: Start) -> None:
-    """With encoding="ascii" the greeting is DO NAWS, DO TTYPE, WILL GMCP: no BINARY."""
+    """With encoding="ascii" the greeting is DO NAWS, DO TTYPE, WILL EOR, WILL GMCP: no BINARY."""
     service = telnet_service(encoding="ascii")
     service.listen(events.Connect, lambda e: e.client.write("Name: ", newline=False))
     await start(service)
     reader, writer = await open_raw(service)
     data = await read_until(reader, b"Name: ")
-    assert data == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, t.WILL, t.GMCP]) + b"Name: "
+    assert (
+        data
+        == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, t.WILL, t.EOR_OPT, IAC, t.WILL, t.GMCP])
+        + b"Name: "
+    )
     writer.close()
 
 
@@ -580,4 +602,52 @@ async def test_a_client_that_refuses_gmcp_gets_no_data(start: Start) -> None:
     clients[0].send_data("Char.Vitals", {"hp": 1})  # dropped
     clients[0].write("plain")
     assert await read_until(reader, b"plain\r\n") == b"plain\r\n"
+    writer.close()
+
+
+# ============================================================ prompts: EOR / GA
+
+
+@pytest.mark.parametrize(
+    ("answer", "setting", "mark"),
+    [
+        (bytes([IAC, t.DO, t.EOR_OPT]), "auto", bytes([IAC, t.EOR])),
+        (bytes([IAC, t.DONT, t.EOR_OPT]), "auto", bytes([IAC, t.GA])),
+        (bytes([IAC, t.DO, t.EOR_OPT]), "none", b""),
+        (bytes([IAC, t.DO, t.EOR_OPT]), "ga", bytes([IAC, t.GA])),
+    ],
+)
+async def test_client_prompt_is_marked(
+    start: Start, answer: bytes, setting: str, mark: bytes
+) -> None:
+    """client.prompt() ends with IAC EOR for a client that agreed to EOR, else IAC GA;
+    prompt_mark changes that; a line refused as too long brings the prompt back, marked."""
+    service = telnet_service(prompt_mark=setting, max_line_length=20)
+    clients: list[hubbub.Client] = []
+    service.listen(events.Connect, lambda e: clients.append(e.client))
+    await start(service)
+    reader, writer = await open_raw(service)
+    await read(reader, len(OFFERS))
+    await send(writer, answer)
+    await until(lambda: clients)
+    await asyncio.sleep(0.05)  # the answer is in
+    clients[0].prompt("HP 10> ")
+    assert await read(reader, 7 + len(mark)) == b"HP 10> " + mark
+    await send(writer, b"x" * 40 + b"\r\n")
+    notice = await read_until(reader, b"ignored.\r\n")
+    assert notice.startswith(b"Line too long")
+    assert await read(reader, 7 + len(mark)) == b"HP 10> " + mark
+    writer.close()
+
+
+async def test_prompt_on_tcp_is_the_text_alone(start: Start) -> None:
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0"])
+    clients: list[hubbub.Client] = []
+    service.listen(events.Connect, lambda e: clients.append(e.client))
+    await start(service)
+    reader, writer = await open_raw(service)
+    await until(lambda: clients)
+    clients[0].prompt("Name: ")
+    clients[0].write("")
+    assert await read_until(reader, b"\r\n") == b"Name: \r\n"
     writer.close()

@@ -159,6 +159,8 @@ async def test_connect_after_handshake_lines_and_prompts(start: Start) -> None:
         client.write("line\nand a prompt> ", newline=False)
         assert await ws.recv() == "line"
         assert json.loads(await ws.recv()) == {"prompt": "and a prompt> "}
+        client.prompt("HP 10> ")
+        assert json.loads(await ws.recv()) == {"prompt": "HP 10> "}
     await until(lambda: not app.service.clients)
     assert app.lines == ["look", "north", "south"]
 

@@ -731,7 +731,7 @@ class BaseConnection:
         prompt = client.prompt_text
         client.write(f"Line too long (over {limit} bytes); it was ignored.")
         if prompt is not None:
-            client.write(prompt, newline=False)  # the question still waits for its answer
+            client.prompt(prompt)  # the question still waits for its answer
 
     # --------------------------------------------------------- flow control
     def _pause(self, reason: int) -> None:

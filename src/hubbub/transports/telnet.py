@@ -141,13 +141,18 @@ class TelnetConnection(StreamConnection):
         data = text.encode(self._encoding, "replace")
         if 255 in data:  # an int: ``b"\xff" in data`` is far slower (see lines.py)
             data = telnet.escape(data)
+        if prompt:
+            data += telnet.prompt_mark(self.telnet, self.host.settings.prompt_mark)
         if self._held is None and self.batch.source is self:
             self._held = [data]  # the sender's first reply: held until its packet is done
         else:
             self.send_prepared(data)
 
     def prepare(self, text: str, prompt: bool = False) -> bytes:
-        return telnet.escape(text.encode(self._encoding, "replace"))
+        data = telnet.escape(text.encode(self._encoding, "replace"))
+        if prompt:
+            data += telnet.prompt_mark(self.telnet, self.host.settings.prompt_mark)
+        return data
 
     def prepare_raw(self, data: bytes) -> bytes:
         return telnet.escape(data)

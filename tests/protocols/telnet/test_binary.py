@@ -8,6 +8,7 @@ from hubbub.protocols.telnet import (
     BINARY,
     DO,
     DONT,
+    EOR_OPT,
     GMCP,
     NAWS,
     TTYPE,
@@ -35,12 +36,14 @@ def opening(binary: bool) -> bytes:
 
 def test_do_binary_is_asked_at_start() -> None:
     """With binary=True the opening is exactly DO NAWS, DO TTYPE, DO BINARY."""
-    assert opening(True) == neg(DO, NAWS) + neg(DO, TTYPE) + neg(DO, BINARY) + neg(WILL, GMCP)
+    assert opening(True) == (
+        neg(DO, NAWS) + neg(DO, TTYPE) + neg(DO, BINARY) + neg(WILL, EOR_OPT) + neg(WILL, GMCP)
+    )
 
 
 def test_do_binary_is_not_asked_when_binary_is_off() -> None:
     """With binary=False (an ASCII service) the opening has no DO BINARY at all."""
-    assert opening(False) == neg(DO, NAWS) + neg(DO, TTYPE) + neg(WILL, GMCP)
+    assert opening(False) == neg(DO, NAWS) + neg(DO, TTYPE) + neg(WILL, EOR_OPT) + neg(WILL, GMCP)
 
 
 @pytest.mark.parametrize("binary", [True, False])

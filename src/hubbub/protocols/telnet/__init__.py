@@ -41,6 +41,7 @@ from .codes import (
     escape,
 )
 from .echo import Echo
+from .eor import Eor, prompt_mark
 from .gmcp import Gmcp, GmcpMessage
 from .naws import Naws, WindowSize
 from .option import Option, OptionSet
@@ -80,6 +81,7 @@ __all__ = [
     "Binary",
     "Command",
     "Echo",
+    "Eor",
     "Gmcp",
     "GmcpMessage",
     "Naws",
@@ -97,9 +99,11 @@ __all__ = [
     "client_options",
     "default_options",
     "escape",
+    "prompt_mark",
 ]
 
 
 def default_options(*, binary: bool = True) -> OptionSet:
-    """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``), GMCP."""
-    return OptionSet([Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Gmcp()])
+    """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``),
+    EOR and GMCP."""
+    return OptionSet([Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Eor(), Gmcp()])
