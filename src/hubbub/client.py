@@ -140,6 +140,7 @@ STATE_DEFAULTS: dict[str, Any] = {
     "transport": "tcp",
     "secure": False,
     "screen_reader": False,
+    "colors": 0,
     "gmcp_supports": [],
 }
 
@@ -160,6 +161,7 @@ class Client:
         "_raw",
         "_session",
         "address",
+        "colors",
         "connected",
         "connected_at",
         "connection",
@@ -223,6 +225,10 @@ class Client:
         #: True when the player uses a screen reader (the browser client's
         #: toggle says so; an application may set it too).
         self.screen_reader = False
+        #: Colours the client can show: 0 (unknown: none), 16, 256 or 16_777_216
+        #: (any RGB). WebSocket clients start at 16_777_216; telnet ones learn it
+        #: from their terminal type. :func:`hubbub.ansi.render` follows it.
+        self.colors = 0
         #: The GMCP modules the client listed (``Core.Supports.*``), e.g. "Char 1".
         self.gmcp_supports: list[str] = []
 
@@ -470,6 +476,7 @@ class Client:
             "transport": self.transport,
             "secure": self.secure,
             "screen_reader": self.screen_reader,
+            "colors": self.colors,
             "gmcp_supports": list(self.gmcp_supports),
             "session": dict(self._session or {}),
             "groups": sorted(self._groups) if self._groups else [],
@@ -518,6 +525,7 @@ class Client:
         client.height = state.get("height")
         client.prompt_text = state.get("prompt_text")
         client.screen_reader = bool(state.get("screen_reader", False))
+        client.colors = int(state.get("colors", 0))
         client.gmcp_supports = [str(m) for m in state.get("gmcp_supports", ())]
         session = state.get("session")
         client._session = dict(session) if session else None

@@ -177,6 +177,7 @@ async def test_naws_and_ttype_update_client_and_raise_events(start: Start) -> No
     assert received == ["hello"]
     client = next(iter(service.clients))
     assert (client.width, client.height, client.terminal) == (255, 40, "XTERM-256color")
+    assert client.colors == 256  # what the terminal type says
     assert set(client_seen) == {events.Connect, events.Receive}
     writer.close()
 

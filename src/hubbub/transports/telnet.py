@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from .. import events
+from .. import ansi, events
 from ..client import Client
 from ..protocols import telnet
 from ..protocols.telnet import gmcp
@@ -35,7 +35,20 @@ def _window_size(client: Client, record: Any) -> events.Event:
 
 def _terminal_type(client: Client, record: Any) -> events.Event:
     client.terminal = record.name
+    client.colors = max(client.colors, colors_of(record.name))
     return events.TerminalType(client=client, server=client.server, terminal=record.name)
+
+
+def colors_of(terminal: str) -> int:
+    """What a terminal type says about colours (MTTS refines it): 0 when it says nothing."""
+    name = terminal.upper()
+    if "TRUECOLOR" in name or "DIRECT" in name or "24BIT" in name:
+        return ansi.TRUECOLOR
+    if "256" in name:
+        return 256
+    if name.startswith(("XTERM", "ANSI", "VT100", "VT220", "LINUX", "SCREEN", "TMUX", "RXVT")):
+        return 16
+    return 0
 
 
 def _gmcp(client: Client, record: Any) -> events.Event:

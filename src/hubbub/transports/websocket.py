@@ -41,6 +41,7 @@ from importlib import resources
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from ..ansi import TRUECOLOR
 from ..errors import ListenError, TLSError
 from ..log_limit import LogLimit
 from ..server import Server
@@ -268,6 +269,8 @@ class WebSocketConnection(StreamConnection):
         self.share_key = (self.kind, response.headers.get("Sec-WebSocket-Extensions", ""))
         self.send_wire = self.transport.write  # type: ignore[union-attr]
         self.start(self._address)
+        if self.client is not None:
+            self.client.colors = TRUECOLOR  # the browser client renders any colour
         interval = self.host.settings.ws_ping_interval
         if interval and not self.closing:
             self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
