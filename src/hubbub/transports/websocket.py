@@ -615,7 +615,7 @@ def page_for(server: Server, path: str) -> bytes:
 
 async def open_listener(host: Host, server: Server) -> StreamListener:
     if ServerProtocol is None:
-        raise ListenError(f"{server.url} needs the websockets package: pip install 'hubbub[web]'")
+        raise ListenError(MISSING)
     page: bytes | None = None
     if server.endpoint.flag("page", True):
         path = host.settings.ws_page
