@@ -142,6 +142,7 @@ STATE_DEFAULTS: dict[str, Any] = {
     "screen_reader": False,
     "colors": 0,
     "gmcp_supports": [],
+    "environ": {},
 }
 
 
@@ -165,6 +166,7 @@ class Client:
         "connected",
         "connected_at",
         "connection",
+        "environ",
         "gmcp_supports",
         "group_index",
         "height",
@@ -229,6 +231,9 @@ class Client:
         #: (any RGB). WebSocket clients start at 16_777_216; telnet ones learn it
         #: from their terminal type. :func:`hubbub.ansi.render` follows it.
         self.colors = 0
+        #: What the client says about itself: CLIENT_NAME, CLIENT_VERSION… (from
+        #: GMCP Core.Hello now; NEW-ENVIRON will fill it too).
+        self.environ: dict[str, str] = {}
         #: The GMCP modules the client listed (``Core.Supports.*``), e.g. "Char 1".
         self.gmcp_supports: list[str] = []
 
@@ -478,6 +483,7 @@ class Client:
             "screen_reader": self.screen_reader,
             "colors": self.colors,
             "gmcp_supports": list(self.gmcp_supports),
+            "environ": dict(self.environ),
             "session": dict(self._session or {}),
             "groups": sorted(self._groups) if self._groups else [],
         }
@@ -527,6 +533,7 @@ class Client:
         client.screen_reader = bool(state.get("screen_reader", False))
         client.colors = int(state.get("colors", 0))
         client.gmcp_supports = [str(m) for m in state.get("gmcp_supports", ())]
+        client.environ = {str(k): str(v) for k, v in dict(state.get("environ", {})).items()}
         session = state.get("session")
         client._session = dict(session) if session else None
         groups = state.get("groups")

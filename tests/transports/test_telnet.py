@@ -571,7 +571,7 @@ async def test_gmcp_is_structured_data_both_ways(
     await send(
         writer,
         b"first\r\n"
-        + gmcp_sb(b'Core.Hello {"client": "Mudlet", "version": "4.17"}')
+        + gmcp_sb(b'Core.Hello {"Client": "Mudlet", "VERSION": "4.17"}')
         + gmcp_sb(b'Core.Supports.Set ["Char 1", "Room 1"]')
         + gmcp_sb(b"Char.Vitals {broken")
         + b"second\r\n",
@@ -579,11 +579,12 @@ async def test_gmcp_is_structured_data_both_ways(
     await until(lambda: len(seen) == 4)
     assert seen == [
         ("line", "first"),
-        ("Core.Hello", {"client": "Mudlet", "version": "4.17"}),
+        ("Core.Hello", {"Client": "Mudlet", "VERSION": "4.17"}),
         ("Core.Supports.Set", ["Char 1", "Room 1"]),
         ("line", "second"),
     ]
     assert client.gmcp_supports == ["Char 1", "Room 1"]
+    assert client.environ == {"CLIENT_NAME": "Mudlet", "CLIENT_VERSION": "4.17"}
     assert client.snapshot()["gmcp_supports"] == ["Char 1", "Room 1"]
     assert "data is not JSON" in caplog.text
     writer.close()

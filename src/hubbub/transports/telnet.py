@@ -51,9 +51,19 @@ def colors_of(terminal: str) -> int:
     return 0
 
 
+#: GMCP Core.Hello keys (any case) and the environ names they fill.
+HELLO_KEYS = {"client": "CLIENT_NAME", "version": "CLIENT_VERSION"}
+
+
 def _gmcp(client: Client, record: Any) -> events.Event:
-    if record.package.lower().startswith("core.supports."):
+    package = record.package.lower()
+    if package.startswith("core.supports."):
         client.gmcp_supports = gmcp.supports(client.connection.telnet)  # type: ignore[attr-defined]
+    elif package == "core.hello" and isinstance(record.data, dict):
+        for key, value in record.data.items():
+            name = HELLO_KEYS.get(str(key).lower())
+            if name is not None and isinstance(value, str | int | float):
+                client.environ[name] = str(value)[:64]
     return events.Data(
         client=client, server=client.server, package=record.package, data=record.data
     )
