@@ -33,6 +33,7 @@ __all__ = [
     "Disconnect",
     "Event",
     "HandlerError",
+    "Idle",
     "ListenStart",
     "ListenStop",
     "PostRestart",
@@ -352,6 +353,18 @@ class Data(Event):
     server: Server_
     package: str
     data: Any
+
+
+class Idle(Event):
+    """A client sent nothing for ``idle_timeout`` seconds (client, server); it is closed next.
+
+    Write a goodbye here if you like: it is sent before the close. Not a
+    ``Client`` event (see ``Data``), handled in the client's order.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("client", "server")
+    client: Client_
+    server: Server_
 
 
 class HandlerError(Event):

@@ -243,6 +243,13 @@ FIELDS: dict[str, _Field] = {
     "close_timeout": _Field(
         5.0, _seconds, "seconds to flush a closing client, and to wait for handlers at stop"
     ),
+    # keepalive and idle
+    "keepalive": _Field(
+        30.0, _seconds, "seconds between keepalives (telnet: IAC NOP) to each client; 0: off"
+    ),
+    "idle_timeout": _Field(
+        0.0, _seconds, "seconds without input before a client gets Idle and is closed; 0: never"
+    ),
     # telnet
     "prompt_mark": _Field(
         "auto",
@@ -302,6 +309,9 @@ class Settings:
     log_level: str
     loop: str
     close_timeout: float
+    # keepalive and idle
+    keepalive: float
+    idle_timeout: float
     # telnet
     prompt_mark: str
     # WebSocket

@@ -189,8 +189,11 @@ class BaseConnection:
         "_editing",
         "_encoding",
         "_framer",
+        "_heard",
         "_held",
         "_hidden",
+        "_idle_timer",
+        "_keepalive_timer",
         "_limit",
         "_line_rate",
         "_logs",
@@ -201,6 +204,7 @@ class BaseConnection:
         "_rate_timer",
         "_raw",
         "_receive",
+        "_silent",
         "_slow",
         "_stall_timer",
         "_tokens",
@@ -279,8 +283,14 @@ class BaseConnection:
             burst = settings.lines_burst
             self._line_rate = TokenBucket(rate, burst, time.monotonic(), tokens=0.0)
             self._tokens = burst
-        # True when input takes the slower path: raw mode, or a line rate limit.
-        self._slow = self._raw or rate > 0
+        # keepalive and idle_timeout: timers started once the client is there.
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._heard = False  # input arrived since the last idle check
+        self._silent = 0  # idle checks in a row that found none
+        # True when input takes the slower path: raw mode, a line rate limit, or
+        # an idle timeout (which notes each packet there; the fast path never does).
+        self._slow = self._raw or rate > 0 or settings.idle_timeout > 0
         #: The peer's real address when a PROXY protocol header gave one
         #: (read before the transport existed); None: the socket's own.
         self.prelude: tuple[Any, ...] | None = None
@@ -374,6 +384,51 @@ class BaseConnection:
         else:
             self.opened()
             self.attach(address)
+        if self.client is not None and not self.server.outbound:
+            self._start_timers()
+
+    # ------------------------------------------------------- keepalive and idle
+    def keepalive_bytes(self) -> bytes:
+        """What keeps an idle connection open (telnet: ``IAC NOP``); b"": no keepalive."""
+        return b""
+
+    def _start_timers(self) -> None:
+        settings = self.host.settings
+        loop = asyncio.get_running_loop()
+        if settings.keepalive and self.keepalive_bytes():
+            self._keepalive_timer = loop.call_later(settings.keepalive, self._keepalive)
+        if settings.idle_timeout:
+            self._idle_timer = loop.call_later(settings.idle_timeout / 2, self._idle_check)
+
+    def _keepalive(self) -> None:
+        self._keepalive_timer = None
+        if self.closing:
+            return
+        self.write_bytes(self.keepalive_bytes())
+        self._keepalive_timer = asyncio.get_running_loop().call_later(
+            self.host.settings.keepalive, self._keepalive
+        )
+
+    def _idle_check(self) -> None:
+        """Every idle_timeout / 2: two checks in a row without input make the client idle."""
+        self._idle_timer = None
+        client = self.client
+        if self.closing or client is None:
+            return
+        if self._heard:
+            self._heard = False
+            self._silent = 0
+        else:
+            self._silent += 1
+            if self._silent >= 2:
+                timeout = self.host.settings.idle_timeout
+                self.ended = f"idle for {timeout:g} s (idle_timeout)"
+                self.host.dispatcher.trigger(events.Idle(client=client, server=client.server))
+                self.close()
+                return
+        self._idle_timer = asyncio.get_running_loop().call_later(
+            self.host.settings.idle_timeout / 2, self._idle_check
+        )
 
     def attach(self, address: tuple[Any, ...]) -> Client | None:
         """The peer is there: make its client and raise ``Connect`` (None if refused)."""
@@ -497,6 +552,7 @@ class BaseConnection:
         if self.closing:  # (a connection without a client is always closing)
             return
         if self._slow:
+            self._heard = True
             if self._raw:
                 self._receive_chunk(data)
                 return
@@ -505,7 +561,7 @@ class BaseConnection:
                 return
             # max_lines_per_second: one line spends a token taken ahead (no
             # clock read); more lines at once are metered by _lines().
-            if self._backlog is None and len(lines) == 1:
+            if self._backlog is None and len(lines) == 1 and self._line_rate is not None:
                 if self._tokens:
                     self._tokens -= 1
                 elif not self._grant(1):
@@ -566,6 +622,7 @@ class BaseConnection:
         """One whole line from a message transport (no framing needed)."""
         if self.closing or self.client is None:
             return
+        self._heard = True
         if self._backlog is not None:
             self._backlog.append(line)
             return
@@ -918,7 +975,7 @@ class BaseConnection:
 
     def set_raw(self, raw: bool) -> None:
         self._raw = raw
-        self._slow = raw or self._line_rate is not None
+        self._slow = raw or self._line_rate is not None or self.host.settings.idle_timeout > 0
         if raw:
             partial = self._framer.take_partial()
             if partial:
@@ -993,10 +1050,16 @@ class BaseConnection:
         self._backlog = None
         self._held = None
         self._out = None
-        for timer in (self._close_timer, self._stall_timer):
+        for timer in (
+            self._close_timer,
+            self._stall_timer,
+            self._keepalive_timer,
+            self._idle_timer,
+        ):
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._stall_timer = None
+        self._keepalive_timer = self._idle_timer = None
         if self._rate_timer is not None:
             self._rate_timer.cancel()
             self._rate_timer = None

@@ -51,6 +51,9 @@ def colors_of(terminal: str) -> int:
     return 0
 
 
+#: What a telnet keepalive is: a no-operation command every client ignores.
+KEEPALIVE = bytes((telnet.IAC, telnet.NOP))
+
 #: GMCP Core.Hello keys (any case) and the environ names they fill.
 HELLO_KEYS = {"client": "CLIENT_NAME", "version": "CLIENT_VERSION"}
 
@@ -179,6 +182,9 @@ class TelnetConnection(StreamConnection):
 
     def prepare_raw(self, data: bytes) -> bytes:
         return telnet.escape(data)
+
+    def keepalive_bytes(self) -> bytes:
+        return KEEPALIVE
 
     # --- structured data (GMCP) ---------------------------------------------------------
     @property
