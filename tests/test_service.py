@@ -268,7 +268,7 @@ async def test_write_all_escapes_0xff_for_telnet_only(start: Start) -> None:
     address = service.servers[1].address
     assert address is not None
     reader, writer = await asyncio.open_connection(*address[:2])
-    await reader.readexactly(15)  # telnet offers (DO NAWS, TTYPE, BINARY; WILL EOR, GMCP)
+    await reader.readexactly(18)  # telnet offers (DO NAWS, TTYPE, BINARY; WILL EOR, GMCP, MSSP)
     await until(lambda: len(service.clients) == 2)
     service.write_all("ÿes")
     assert await plain.reader.readexactly(5) == b"\xffes\r\n"
@@ -456,7 +456,7 @@ async def test_write_all_prepares_per_kind_and_encoding(start: Start) -> None:
         for encoding in ("utf-8", "latin-1", "utf-8", "latin-1"):
             reader, writer = await asyncio.open_connection(*address[:2])
             if kind == "telnet":
-                offers = await reader.readexactly(15)  # DO NAWS, TTYPE, BINARY; WILL EOR, GMCP
+                offers = await reader.readexactly(18)  # DO x3, WILL x3: the offers
                 assert offers[0] == 0xFF  # IAC DO …: the server's offers, unanswered
             writer.write(encoding.encode() + b"\r\n")
             await writer.drain()

@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "tls_handshake_timeout": 10.0,
     "tls_sniff_timeout": 0.3,
     "keepalive": 30.0,
+    "mssp": {},
     "idle_timeout": 0.0,
     "prompt_mark": "auto",
     "ws_ping_interval": 20.0,

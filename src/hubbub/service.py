@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
@@ -120,6 +121,7 @@ class Service:
         self._emptied: asyncio.Future[None] | None = None
         self._closing_events: list[events.Event] = []
         self._refused = 0
+        self._started_at = 0.0
         self._outbound = Outbound(self, lambda: self._state == "running")
         #: Links this service opened (:meth:`connect`): up, or waiting to be reopened.
         self.outbound = ClientSet(self._outbound.links)
@@ -287,6 +289,10 @@ class Service:
         """A peer admit() let in is about to become a client, or failed to."""
         self._arriving -= 1
 
+    def status(self) -> tuple[int, float]:
+        """(clients connected now, when the service started as a Unix time)."""
+        return len(self._clients), self._started_at
+
     def connected(self, client: Client) -> Decision:
         """Run the rules and ``Connecting``; register the client and raise ``Connect``.
 
@@ -398,6 +404,7 @@ class Service:
             self._stopped.set()
             raise
         self._state = "running"
+        self._started_at = time.time()
         loop = asyncio.get_running_loop()
         log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
         await self.trigger(events.PostStart(service=self))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import ipaddress
+import json
 import logging
 import math
 import tomllib
@@ -199,6 +200,26 @@ def _origins(value: Any, text: bool) -> list[str]:
     return origins
 
 
+def _mssp(value: Any, text: bool) -> dict[str, Any]:
+    """MSSP variables: names to a text, a whole number, or a list of them (TOML: a table)."""
+    if text and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a JSON object of MSSP variables") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{value!r} is not a table of MSSP variables (NAME = \"…\")")
+    table: dict[str, Any] = {}
+    for name, item in value.items():
+        items = item if isinstance(item, list) else [item]
+        if not isinstance(name, str) or not name or not all(
+            isinstance(v, str | int) and not isinstance(v, bool) for v in items
+        ):
+            raise ValueError(f"MSSP variable {name!r}: values are text or whole numbers")
+        table[name.upper()] = item
+    return table
+
+
 @dataclass(frozen=True)
 class _Field:
     default: Any
@@ -251,6 +272,9 @@ FIELDS: dict[str, _Field] = {
         0.0, _seconds, "seconds without input before a client gets Idle and is closed; 0: never"
     ),
     # telnet
+    "mssp": _Field(
+        {}, _mssp, "MSSP variables for MUD crawlers (NAME, PLAYERS and UPTIME are filled in)"
+    ),
     "prompt_mark": _Field(
         "auto",
         _choice("auto", "eor", "ga", "none"),
@@ -313,6 +337,7 @@ class Settings:
     keepalive: float
     idle_timeout: float
     # telnet
+    mssp: dict[str, Any]
     prompt_mark: str
     # WebSocket
     ws_ping_interval: float

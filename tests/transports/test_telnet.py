@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -19,24 +20,8 @@ from ..conftest import Start, connect, until
 
 IAC, SB, SE, WILL, WONT, DO, DONT = t.IAC, t.SB, t.SE, t.WILL, t.WONT, t.DO, t.DONT
 # What the server says first: DO NAWS, DO TTYPE, DO BINARY (the encoding is UTF-8).
-OFFERS = bytes(
-    [
-        IAC,
-        DO,
-        t.NAWS,
-        IAC,
-        DO,
-        t.TTYPE,
-        IAC,
-        DO,
-        t.BINARY,
-        IAC,
-        t.WILL,
-        t.EOR_OPT,
-        IAC,
-        t.WILL,
-        t.GMCP,
-    ]
+OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY]) + bytes(
+    [IAC, t.WILL, t.EOR_OPT, IAC, t.WILL, t.GMCP, IAC, t.WILL, t.MSSP]
 )
 TTYPE_SEND = bytes([IAC, SB, t.TTYPE, 1, IAC, SE])
 
@@ -102,17 +87,13 @@ async def test_connect_fires_at_once_after_offers(start: Start) -> None:
 
 
 async def test_ascii_service_does_not_ask_for_binary(start: Start) -> None:
-    """With encoding="ascii" the greeting is DO NAWS, DO TTYPE, WILL EOR, WILL GMCP: no BINARY."""
+    """With encoding="ascii" the greeting has DO NAWS, DO TTYPE and the offers: no BINARY."""
     service = telnet_service(encoding="ascii")
     service.listen(events.Connect, lambda e: e.client.write("Name: ", newline=False))
     await start(service)
     reader, writer = await open_raw(service)
     data = await read_until(reader, b"Name: ")
-    assert (
-        data
-        == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, t.WILL, t.EOR_OPT, IAC, t.WILL, t.GMCP])
-        + b"Name: "
-    )
+    assert data == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE]) + OFFERS[9:] + b"Name: "
     writer.close()
 
 
@@ -653,3 +634,38 @@ async def test_prompt_on_tcp_is_the_text_alone(start: Start) -> None:
     clients[0].write("")
     assert await read_until(reader, b"\r\n") == b"Name: \r\n"
     writer.close()
+
+
+# ============================================================ MSSP: for MUD crawlers
+
+
+async def test_a_crawler_reads_the_mssp_table(start: Start) -> None:
+    """DO MSSP gets one table: the mssp setting, NAME default, PLAYERS and UPTIME live."""
+    service = telnet_service(mssp={"NAME": "Moria", "CODEBASE": "hubbub", "PORT": [4000]})
+    await start(service)
+    player_reader, player_writer = await open_raw(service)
+    await read(player_reader, len(OFFERS))
+    await until(lambda: len(service.clients) == 1)
+    reader, writer = await open_raw(service)
+    await read(reader, len(OFFERS))
+    await send(writer, bytes([IAC, t.DO, t.MSSP]))
+    table = await read_until(reader, bytes([IAC, SE]))
+    assert table.startswith(bytes([IAC, SB, t.MSSP]))
+    fields = {}
+    for chunk in table[3:-2].split(b"\x01")[1:]:
+        name, *values = chunk.split(b"\x02")
+        fields[name.decode()] = [v.decode() for v in values]
+    assert fields["NAME"] == ["Moria"] and fields["CODEBASE"] == ["hubbub"]
+    assert fields["PORT"] == ["4000"]
+    assert fields["PLAYERS"] == ["2"]  # the crawler counts while connected
+    uptime = int(fields["UPTIME"][0])
+    assert abs(uptime - time.time()) < 60
+    writer.close()
+    player_writer.close()
+
+
+def test_mssp_setting_is_checked() -> None:
+    with pytest.raises(hubbub.SettingsError, match="MSSP"):
+        hubbub.Service(listen=["telnet://127.0.0.1:0"], mssp={"NAME": {"x": 1}})
+    with pytest.raises(hubbub.SettingsError, match="MSSP"):
+        hubbub.Service(listen=["telnet://127.0.0.1:0"], mssp="Moria")

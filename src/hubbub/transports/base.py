@@ -138,6 +138,9 @@ class Host(Protocol):
     def arrived(self, server: Server) -> None:
         """A peer :meth:`admit` let in is about to become a client, or failed to."""
 
+    def status(self) -> tuple[int, float]:
+        """(clients connected now, when the service started as a Unix time): for MSSP."""
+
     def connected(self, client: Client) -> str | asyncio.Future[str | None] | None:
         """Register a new client and raise ``Connect``; or say why it is refused.
 

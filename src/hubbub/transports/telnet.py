@@ -15,7 +15,7 @@ from typing import Any
 from .. import ansi, events
 from ..client import Client
 from ..protocols import telnet
-from ..protocols.telnet import gmcp
+from ..protocols.telnet import gmcp, mssp
 from ..server import Server
 from .base import Host
 from .listener import StreamListener, open_tcp_listener
@@ -153,6 +153,13 @@ class TelnetConnection(StreamConnection):
                 if marks is None:
                     marks = []
                 marks.append((record.at, self.end_line))
+            elif (
+                type(record) is telnet.OptionChanged
+                and record.option == telnet.MSSP
+                and record.local
+                and record.enabled
+            ):
+                self._send_mssp()
             elif isinstance(record, telnet.ProtocolError):
                 self.log_limited(
                     "telnet", logging.INFO, "%r telnet protocol error: %s", client, record.message
@@ -185,6 +192,15 @@ class TelnetConnection(StreamConnection):
 
     def keepalive_bytes(self) -> bytes:
         return KEEPALIVE
+
+    def _send_mssp(self) -> None:
+        """A crawler agreed to MSSP: the settings' table with NAME, PLAYERS, UPTIME live."""
+        players, started = self.host.status()
+        table: dict[str, Any] = {"NAME": "hubbub"}
+        table.update(self.host.settings.mssp)
+        table.update(PLAYERS=players, UPTIME=int(started))
+        self.telnet.send_subnegotiation(telnet.MSSP, mssp.encode(table))
+        self.send_prepared(self.telnet.data_to_send())
 
     # --- structured data (GMCP) ---------------------------------------------------------
     @property

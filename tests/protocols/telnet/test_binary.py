@@ -10,6 +10,7 @@ from hubbub.protocols.telnet import (
     DONT,
     EOR_OPT,
     GMCP,
+    MSSP,
     NAWS,
     TTYPE,
     WILL,
@@ -21,6 +22,9 @@ from hubbub.protocols.telnet import (
 )
 
 from .test_protocol import feed, neg
+
+#: What the server offers (WILL) after its DOs.
+OFFERED = neg(WILL, EOR_OPT) + neg(WILL, GMCP) + neg(WILL, MSSP)
 
 
 def server(binary: bool = True) -> TelnetProtocol:
@@ -35,15 +39,13 @@ def opening(binary: bool) -> bytes:
 
 
 def test_do_binary_is_asked_at_start() -> None:
-    """With binary=True the opening is exactly DO NAWS, DO TTYPE, DO BINARY."""
-    assert opening(True) == (
-        neg(DO, NAWS) + neg(DO, TTYPE) + neg(DO, BINARY) + neg(WILL, EOR_OPT) + neg(WILL, GMCP)
-    )
+    """With binary=True the opening is exactly DO NAWS, DO TTYPE, DO BINARY, then the offers."""
+    assert opening(True) == neg(DO, NAWS) + neg(DO, TTYPE) + neg(DO, BINARY) + OFFERED
 
 
 def test_do_binary_is_not_asked_when_binary_is_off() -> None:
     """With binary=False (an ASCII service) the opening has no DO BINARY at all."""
-    assert opening(False) == neg(DO, NAWS) + neg(DO, TTYPE) + neg(WILL, EOR_OPT) + neg(WILL, GMCP)
+    assert opening(False) == neg(DO, NAWS) + neg(DO, TTYPE) + OFFERED
 
 
 @pytest.mark.parametrize("binary", [True, False])

@@ -43,6 +43,7 @@ from .codes import (
 from .echo import Echo
 from .eor import Eor, prompt_mark
 from .gmcp import Gmcp, GmcpMessage
+from .mssp import Mssp
 from .naws import Naws, WindowSize
 from .option import Option, OptionSet
 from .protocol import Command, OptionChanged, Prompt, ProtocolError, Record, TelnetProtocol
@@ -84,6 +85,7 @@ __all__ = [
     "Eor",
     "Gmcp",
     "GmcpMessage",
+    "Mssp",
     "Naws",
     "Option",
     "OptionChanged",
@@ -105,5 +107,7 @@ __all__ = [
 
 def default_options(*, binary: bool = True) -> OptionSet:
     """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``),
-    EOR and GMCP."""
-    return OptionSet([Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Eor(), Gmcp()])
+    EOR, GMCP and MSSP."""
+    return OptionSet(
+        [Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Eor(), Gmcp(), Mssp()]
+    )
