@@ -25,9 +25,7 @@ def record_lifecycle(service: hubbub.Service) -> list[str]:
 
 
 async def test_lifecycle_order_and_prestop_can_write() -> None:
-    service = hubbub.Service(
-        listen=["tcp://127.0.0.1:0?name=one", "telnet://127.0.0.1:0?name=two"]
-    )
+    service = hubbub.Service(listen=["tcp://127.0.0.1:0?name=one", "telnet://127.0.0.1:0?name=two"])
     seen = record_lifecycle(service)
     service.listen(events.PreStop, lambda e: service.write_all("going down"))
     await service.start()
@@ -38,7 +36,12 @@ async def test_lifecycle_order_and_prestop_can_write() -> None:
     seen.clear()
     await service.stop()
     assert seen == [
-        "PreStop", "Disconnect", "Disconnect", "ListenStop one", "ListenStop two", "PostStop",
+        "PreStop",
+        "Disconnect",
+        "Disconnect",
+        "ListenStop one",
+        "ListenStop two",
+        "PostStop",
     ]
     assert await a.read_line() == "going down"
     assert await b.read_line() == "going down"
@@ -268,7 +271,7 @@ async def test_write_all_escapes_0xff_for_telnet_only(start: Start) -> None:
     address = service.servers[1].address
     assert address is not None
     reader, writer = await asyncio.open_connection(*address[:2])
-    await reader.readexactly(18)  # telnet offers (DO NAWS, TTYPE, BINARY; WILL EOR, GMCP, MSSP)
+    await reader.readexactly(21)  # telnet offers (DO NAWS, TTYPE, BINARY; WILL EOR, GMCP, MSSP)
     await until(lambda: len(service.clients) == 2)
     service.write_all("ÿes")
     assert await plain.reader.readexactly(5) == b"\xffes\r\n"
@@ -456,7 +459,7 @@ async def test_write_all_prepares_per_kind_and_encoding(start: Start) -> None:
         for encoding in ("utf-8", "latin-1", "utf-8", "latin-1"):
             reader, writer = await asyncio.open_connection(*address[:2])
             if kind == "telnet":
-                offers = await reader.readexactly(18)  # DO x3, WILL x3: the offers
+                offers = await reader.readexactly(21)  # DO x3, WILL x4: the offers
                 assert offers[0] == 0xFF  # IAC DO …: the server's offers, unanswered
             writer.write(encoding.encode() + b"\r\n")
             await writer.drain()
@@ -531,4 +534,3 @@ async def test_a_forced_stop_counts_the_clients_it_abandons(
     assert line == "test: stopping now, abandoning the graceful close of 1 client(s)"
     stalled.close()
     await quick.close()
-

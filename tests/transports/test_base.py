@@ -25,7 +25,7 @@ MiB = 1024 * 1024
 IAC, SB, SE, WILL, DO = t.IAC, t.SB, t.SE, t.WILL, t.DO
 # What a telnet listener sends first: DO NAWS, DO TTYPE, DO BINARY (UTF-8 service).
 OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY]) + bytes(
-    [IAC, WILL, t.EOR_OPT, IAC, WILL, t.GMCP, IAC, WILL, t.MSSP]
+    [IAC, WILL, t.EOR_OPT, IAC, WILL, t.GMCP, IAC, WILL, t.MSSP, IAC, WILL, t.CHARSET]
 )
 
 
@@ -532,6 +532,7 @@ async def negotiate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     writer.write(
         bytes([IAC, WILL, t.NAWS, IAC, WILL, t.TTYPE, IAC, WILL, t.BINARY])
         + bytes([IAC, t.DONT, t.EOR_OPT, IAC, t.DONT, t.GMCP, IAC, t.DONT, t.MSSP])
+        + bytes([IAC, t.DONT, t.CHARSET])
         + bytes([IAC, SB, t.NAWS, 0, 100, 0, 40, IAC, SE])
     )
     ask = await asyncio.wait_for(reader.readexactly(6), 5)

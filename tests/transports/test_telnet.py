@@ -20,9 +20,10 @@ from ..conftest import Start, connect, until
 
 IAC, SB, SE, WILL, WONT, DO, DONT = t.IAC, t.SB, t.SE, t.WILL, t.WONT, t.DO, t.DONT
 # What the server says first: DO NAWS, DO TTYPE, DO BINARY (the encoding is UTF-8).
-OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY]) + bytes(
-    [IAC, t.WILL, t.EOR_OPT, IAC, t.WILL, t.GMCP, IAC, t.WILL, t.MSSP]
-)
+#: The server's opening: what it asks for (DO), then what it offers (WILL).
+ASKED = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY])
+OFFERED = bytes([IAC, t.WILL, t.EOR_OPT, IAC, t.WILL, t.GMCP, IAC, t.WILL, t.MSSP])
+OFFERS = ASKED + OFFERED + bytes([IAC, t.WILL, t.CHARSET])
 TTYPE_SEND = bytes([IAC, SB, t.TTYPE, 1, IAC, SE])
 
 Raw = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -669,3 +670,29 @@ def test_mssp_setting_is_checked() -> None:
         hubbub.Service(listen=["telnet://127.0.0.1:0"], mssp={"NAME": {"x": 1}})
     with pytest.raises(hubbub.SettingsError, match="MSSP"):
         hubbub.Service(listen=["telnet://127.0.0.1:0"], mssp="Moria")
+
+
+# ============================================================ CHARSET
+
+
+async def test_charset_switches_a_latin1_service_client_to_utf8(start: Start) -> None:
+    """On a latin-1 service, a client that accepts UTF-8 is read and written in UTF-8."""
+    service = telnet_service(encoding="latin-1")
+    clients: list[hubbub.Client] = []
+    received: list[str] = []
+    service.listen(events.Connect, lambda e: clients.append(e.client))
+    service.listen(events.Receive, lambda e: (received.append(e.data), e.client.write(e.data)))
+    await start(service)
+    reader, writer = await open_raw(service)
+    await read_until(reader, bytes([IAC, t.WILL, t.CHARSET]))
+    await send(writer, bytes([IAC, t.DO, t.CHARSET]))
+    request = bytes([IAC, SB, t.CHARSET, 1]) + b";UTF-8" + bytes([IAC, SE])
+    assert await read_until(reader, bytes([IAC, SE])) == request
+    await until(lambda: clients)
+    assert clients[0].encoding == "latin-1"
+    await send(writer, bytes([IAC, SB, t.CHARSET, 2]) + b"UTF-8" + bytes([IAC, SE]))
+    await until(lambda: clients[0].encoding == "utf-8")
+    await send(writer, "zoë\r\n".encode())
+    assert await read_until(reader, b"\r\n") == "zoë\r\n".encode()
+    assert received == ["zoë"]
+    writer.close()

@@ -153,6 +153,9 @@ class TelnetConnection(StreamConnection):
                 if marks is None:
                     marks = []
                 marks.append((record.at, self.end_line))
+            elif type(record) is telnet.CharsetAccepted:
+                log.debug("%r telnet: %s", client, record)
+                client.encoding = "utf-8"  # the only set we ask for or accept
             elif (
                 type(record) is telnet.OptionChanged
                 and record.option == telnet.MSSP

@@ -6,6 +6,7 @@ import pytest
 
 from hubbub.protocols.telnet import (
     BINARY,
+    CHARSET,
     DO,
     DONT,
     EOR_OPT,
@@ -24,7 +25,7 @@ from hubbub.protocols.telnet import (
 from .test_protocol import feed, neg
 
 #: What the server offers (WILL) after its DOs.
-OFFERED = neg(WILL, EOR_OPT) + neg(WILL, GMCP) + neg(WILL, MSSP)
+OFFERED = neg(WILL, EOR_OPT) + neg(WILL, GMCP) + neg(WILL, MSSP) + neg(WILL, CHARSET)
 
 
 def server(binary: bool = True) -> TelnetProtocol:

@@ -8,6 +8,7 @@ listener chooses its options with an :class:`OptionSet`.
 from __future__ import annotations
 
 from .binary import Binary
+from .charset import Charset, CharsetAccepted
 from .client import client_options
 from .codes import (
     AO,
@@ -80,6 +81,8 @@ __all__ = [
     "WILL",
     "WONT",
     "Binary",
+    "Charset",
+    "CharsetAccepted",
     "Command",
     "Echo",
     "Eor",
@@ -107,7 +110,7 @@ __all__ = [
 
 def default_options(*, binary: bool = True) -> OptionSet:
     """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``),
-    EOR, GMCP and MSSP."""
+    EOR, GMCP, MSSP and CHARSET."""
     return OptionSet(
-        [Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Eor(), Gmcp(), Mssp()]
+        [Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Eor(), Gmcp(), Mssp(), Charset()]
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Final, TypeAlias
 
+from .charset import CharsetAccepted
 from .codes import AYT, DO, DONT, EC, EL, EOR, GA, IAC, SB, SE, WILL, WONT
 from .gmcp import GmcpMessage
 from .naws import WindowSize
@@ -35,7 +36,14 @@ __all__ = [
 
 
 Record: TypeAlias = (
-    OptionChanged | Command | ProtocolError | Prompt | WindowSize | TerminalType | GmcpMessage
+    OptionChanged
+    | Command
+    | ProtocolError
+    | Prompt
+    | WindowSize
+    | TerminalType
+    | GmcpMessage
+    | CharsetAccepted
 )
 
 # --- parser states ------------------------------------------------------------------
