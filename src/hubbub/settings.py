@@ -229,7 +229,7 @@ class _Field:
 
 FIELDS: dict[str, _Field] = {
     "listen": _Field(
-        ["telnet://127.0.0.1:9000"], _listen, "endpoint URLs to listen on (telnet://, tcp://)"
+        ["telnet://127.0.0.1:9000"], _listen, "endpoint URLs to listen on (telnet://, tcp://, ws://…)"
     ),
     "max_line_length": _Field(8192, _int(1), "longest input line accepted, in bytes"),
     "max_output_buffer": _Field(
