@@ -58,20 +58,25 @@ async def test_let_in_peer_connects_normally(start: Start) -> None:
     assert await peer.read_line() == "hello"
     await peer.close()
     await asyncio.sleep(0.3)
-    print("SEEN", seen, list(service.clients))
     await until(lambda: "disconnect" in seen)
     assert seen == ["connect", "disconnect"]
 
 
-async def test_async_gate_holds_input_until_connect(start: Start) -> None:
-    """A coroutine handler decides later: lines sent meanwhile arrive after Connect, in order."""
-    service, seen = recording_service()
+def held_gate(service: hubbub.Service) -> asyncio.Event:
+    """A Connecting handler that waits until the returned event is set."""
     release = asyncio.Event()
 
     async def gate(event: events.Connecting) -> None:
         await release.wait()
 
     service.listen(events.Connecting, gate)
+    return release
+
+
+async def test_async_gate_holds_input_until_connect(start: Start) -> None:
+    """A coroutine handler decides later: lines sent meanwhile arrive after Connect, in order."""
+    service, seen = recording_service()
+    release = held_gate(service)
     await start(service)
     peer = await connect(service)
     for i in range(3):
@@ -107,12 +112,7 @@ async def test_peer_leaving_while_checked_gets_a_paired_connect_and_disconnect(
     """Reads are paused during the check, so some loops notice the close only after it:
     the app sees nothing, or a Connect and its Disconnect; never a Disconnect alone."""
     service, seen = recording_service()
-    release = asyncio.Event()
-
-    async def gate(event: events.Connecting) -> None:
-        await release.wait()
-
-    service.listen(events.Connecting, gate)
+    release = held_gate(service)
     await start(service)
     peer = await connect(service)
     await asyncio.sleep(0.05)

@@ -626,12 +626,15 @@ class BaseConnection:
         if self.closing or self.client is None:
             return
         self._heard = True
-        if self._backlog is not None:
-            self._backlog.append(line)
-            return
         item = line if len(line) <= self._framer.max_line_length else TOO_LONG
-        if self._line_rate is None:
-            self._batched(self._line, item)
+        self._take(item, self._line)
+
+    def _take(self, item: Any, deliver: Callable[[Any], None]) -> None:
+        """One input item from a message transport: delivered now, or after what waits."""
+        if self._backlog is not None:
+            self._backlog.append(item)
+        elif self._line_rate is None:
+            self._batched(deliver, item)
         else:
             self._batched(self._lines, [item])
 
@@ -646,13 +649,7 @@ class BaseConnection:
         same flow control (a data message counts as a line for ``max_lines_per_second``)."""
         if self.closing or self.client is None:
             return
-        item = _Data((package, data))
-        if self._backlog is not None:
-            self._backlog.append(item)
-        elif self._line_rate is None:
-            self._batched(self._deliver_data, item)
-        else:
-            self._batched(self._lines, [item])
+        self._take(_Data((package, data)), self._deliver_data)
 
     def _deliver_data(self, item: tuple[str, Any]) -> None:
         client = self.client

@@ -44,14 +44,14 @@ async def receive_prelude(
     host: Host,
     server: Server,
     conn: socket.socket,
-    refusal: Callable[[str], bytes] | None = None,
+    refusal: Callable[[str], bytes],
 ) -> ProxyHeader | None:
     """The header, read off ``conn``; None once ``conn`` was closed instead.
 
     Only the header's own bytes are taken from the socket: what follows it
     stays there for the transport (a TLS ClientHello, the first line).
     ``refusal`` makes the bytes a peer the address rules turn away is sent
-    (default: the reason as a line). ``conn`` holds a place
+    (the listener's own format: a line, or an HTTP answer on ws://). ``conn`` holds a place
     :meth:`Host.admit` reserved; when this returns
     None the place is given back (:meth:`Host.arrived`).
     """
@@ -69,9 +69,8 @@ async def receive_prelude(
     reason = host.screen(server, header.source)
     if reason is not None:
         # The balancer passes it on to the person it came from.
-        answer = refusal(reason) if refusal else reason.encode("utf-8", "replace") + b"\r\n"
         with contextlib.suppress(OSError):
-            conn.send(answer)
+            conn.send(refusal(reason))
         _give_up(host, server, conn)
         return None
     return header

@@ -465,13 +465,8 @@ class WebSocketConnection(StreamConnection):
         return Frame(opcode, payload).serialize(mask=self._masked, extensions=extensions)
 
     def send_text(self, text: str, prompt: bool = False) -> None:
-        if not self._open:
-            return  # before the handshake there is nobody to send to
-        data = self.prepare(text, prompt)
-        if self._held is None and self.batch.source is self:
-            self._held = [data]  # the sender's first reply: held until its packet is done
-        else:
-            self.send_prepared(data)
+        if self._open:  # before the handshake there is nobody to send to
+            self.send_prepared(self.prepare(text, prompt))
 
     def prepare_raw(self, data: bytes) -> bytes:
         return self._serialize(Opcode.BINARY, data)
