@@ -108,3 +108,36 @@ async def test_outbound_links_are_never_idle(start: Start) -> None:
     link = await near.connect(f"tcp://127.0.0.1:{address[1]}")
     await asyncio.sleep(0.8)
     assert link.connected and log == []
+
+
+async def test_data_messages_count_as_activity(start: Start) -> None:
+    """A browser that only sends structured data (no typed lines) is not idle."""
+    from websockets.asyncio.client import connect
+
+    service, log = idle_service("ws://127.0.0.1:0?page=0")
+    seen: list[str] = []
+    service.listen(events.Data, lambda e: seen.append(e.package))
+    await start(service)
+    address = service.servers[0].address
+    assert isinstance(address, tuple)
+    async with connect(f"ws://127.0.0.1:{address[1]}/") as ws:
+        for i in range(10):  # 1 s: more than three idle timeouts
+            await ws.send(f'{{"data": ["Ping.{i}", null]}}')
+            await asyncio.sleep(0.1)
+        await until(lambda: len(seen) == 10)
+        assert log == []
+
+
+async def test_gmcp_messages_count_as_activity(start: Start) -> None:
+    service, log = idle_service("telnet://127.0.0.1:0")
+    seen: list[str] = []
+    service.listen(events.Data, lambda e: seen.append(e.package))
+    await start(service)
+    _reader, writer = await open_raw(service)
+    writer.write(bytes([t.IAC, t.DO, t.GMCP]))
+    for i in range(10):
+        writer.write(bytes([t.IAC, t.SB, t.GMCP]) + f"Core.Ping{i}".encode() + bytes([t.IAC, t.SE]))
+        await asyncio.sleep(0.1)
+    await until(lambda: len(seen) == 10)
+    assert log == []
+    writer.close()

@@ -649,6 +649,7 @@ class BaseConnection:
         same flow control (a data message counts as a line for ``max_lines_per_second``)."""
         if self.closing or self.client is None:
             return
+        self._heard = True
         self._take(_Data((package, data)), self._deliver_data)
 
     def _deliver_data(self, item: tuple[str, Any]) -> None:

@@ -58,18 +58,16 @@ KEEPALIVE = bytes((telnet.IAC, telnet.NOP))
 HELLO_KEYS = {"client": "CLIENT_NAME", "version": "CLIENT_VERSION"}
 
 
-def _gmcp(client: Client, record: Any) -> events.Event:
+def _gmcp_facts(client: Client, proto: telnet.TelnetProtocol, record: Any) -> None:
+    """What a GMCP message says about the client itself (Core.Hello, Core.Supports)."""
     package = record.package.lower()
     if package.startswith("core.supports."):
-        client.gmcp_supports = gmcp.supports(client.connection.telnet)  # type: ignore[attr-defined]
+        client.gmcp_supports = gmcp.supports(proto)
     elif package == "core.hello" and isinstance(record.data, dict):
         for key, value in record.data.items():
             name = HELLO_KEYS.get(str(key).lower())
             if name is not None and isinstance(value, str | int | float):
                 client.environ[name] = str(value)[:64]
-    return events.Data(
-        client=client, server=client.server, package=record.package, data=record.data
-    )
 
 
 #: What each protocol record does: update the client's facts, make its event.
@@ -145,7 +143,8 @@ class TelnetConnection(StreamConnection):
             if type(record) is telnet.GmcpMessage:
                 if marks is None:
                     marks = []
-                marks.append((record.at, partial(trigger, _gmcp(client, record))))
+                _gmcp_facts(client, proto, record)
+                marks.append((record.at, partial(self.receive_data, record.package, record.data)))
             elif make is not None:
                 log.debug("%r telnet: %s", client, record)
                 trigger(make(client, record))
