@@ -73,7 +73,7 @@ def test_any_text_renders_and_strips_without_error(text: str) -> None:
 
 async def test_clients_colour_depth_by_transport(start: Start) -> None:
     """A browser is truecolour; a telnet client's terminal type sets its depth."""
-    from hubbub.transports.telnet import colors_of
+    from hubbub.terminal import colors_of
 
     assert colors_of("XTERM-256COLOR") == 256
     assert colors_of("ANSI-TRUECOLOR") == TRUECOLOR

@@ -12,6 +12,7 @@ import hubbub
 from hubbub import events
 
 from .conftest import Start, connect, until
+from .telnet_opening import OPENING
 
 
 def record_lifecycle(service: hubbub.Service) -> list[str]:
@@ -271,7 +272,7 @@ async def test_write_all_escapes_0xff_for_telnet_only(start: Start) -> None:
     address = service.servers[1].address
     assert address is not None
     reader, writer = await asyncio.open_connection(*address[:2])
-    await reader.readexactly(21)  # telnet offers (DO NAWS, TTYPE, BINARY; WILL EOR, GMCP, MSSP)
+    await reader.readexactly(len(OPENING))  # the telnet offers
     await until(lambda: len(service.clients) == 2)
     service.write_all("ÿes")
     assert await plain.reader.readexactly(5) == b"\xffes\r\n"
@@ -459,7 +460,7 @@ async def test_write_all_prepares_per_kind_and_encoding(start: Start) -> None:
         for encoding in ("utf-8", "latin-1", "utf-8", "latin-1"):
             reader, writer = await asyncio.open_connection(*address[:2])
             if kind == "telnet":
-                offers = await reader.readexactly(21)  # DO x3, WILL x4: the offers
+                offers = await reader.readexactly(len(OPENING))  # the telnet offers
                 assert offers[0] == 0xFF  # IAC DO …: the server's offers, unanswered
             writer.write(encoding.encode() + b"\r\n")
             await writer.drain()

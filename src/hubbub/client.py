@@ -134,6 +134,9 @@ STATE_DEFAULTS: dict[str, Any] = {
     "raw": False,
     "echo": True,
     "terminal": None,
+    "terminal_types": [],
+    "mtts": 0,
+    "utf8": False,
     "width": None,
     "height": None,
     "prompt_text": None,
@@ -172,13 +175,16 @@ class Client:
         "height",
         "id",
         "inbox",
+        "mtts",
         "newline",
         "prompt_text",
         "screen_reader",
         "secure",
         "server",
         "terminal",
+        "terminal_types",
         "transport",
+        "utf8",
         "width",
     )
 
@@ -209,7 +215,15 @@ class Client:
         self.newline = newline
         self._raw = raw
         self._echo = True
+        #: The terminal's name: the first TTYPE answer (telnet), else None.
         self.terminal: str | None = None
+        #: Every name of the TTYPE/MTTS cycle, in order ("MUDLET", "ANSI-TRUECOLOR", "MTTS 2831").
+        self.terminal_types: list[str] = []
+        #: The MTTS bitvector the client sent (``MTTS n``; NEW-ENVIRON's MTTS too): 0 if none.
+        self.mtts = 0
+        #: True when the client says it handles UTF-8 (MTTS bit 4, NEW-ENVIRON CHARSET,
+        #: an agreed CHARSET negotiation; always for WebSocket).
+        self.utf8 = False
         self.width: int | None = None
         self.height: int | None = None
         #: The last text written without a newline (a prompt still waiting for
@@ -475,6 +489,9 @@ class Client:
             "raw": self._raw,
             "echo": self._echo,
             "terminal": self.terminal,
+            "terminal_types": list(self.terminal_types),
+            "mtts": self.mtts,
+            "utf8": self.utf8,
             "width": self.width,
             "height": self.height,
             "prompt_text": self.prompt_text,
@@ -527,6 +544,9 @@ class Client:
         client._echo = bool(state.get("echo", True))
         client.connected_at = float(state.get("connected_at", client.connected_at))
         client.terminal = state.get("terminal")
+        client.terminal_types = [str(name) for name in state.get("terminal_types", ())]
+        client.mtts = int(state.get("mtts", 0))
+        client.utf8 = bool(state.get("utf8", False))
         client.width = state.get("width")
         client.height = state.get("height")
         client.prompt_text = state.get("prompt_text")

@@ -275,11 +275,19 @@ FIELDS: dict[str, _Field] = {
     "mssp": _Field(
         {}, _mssp, "MSSP variables for MUD crawlers (NAME, PLAYERS and UPTIME are filled in)"
     ),
+    "mccp": _Field(
+        True,
+        _bool,
+        "offer MCCP2 (compressed output) and MCCP3 (compressed input) to telnet clients",
+    ),
     "prompt_mark": _Field(
         "auto",
         _choice("auto", "eor", "ga", "none"),
         "how client.prompt() marks a prompt on telnet: auto (EOR if agreed, else GA), "
         "eor, ga or none",
+    ),
+    "screen_reader_default": _Field(
+        False, _bool, "whether new clients start with client.screen_reader on (they may say more)"
     ),
     # WebSocket
     "ws_ping_interval": _Field(
@@ -338,7 +346,9 @@ class Settings:
     idle_timeout: float
     # telnet
     mssp: dict[str, Any]
+    mccp: bool
     prompt_mark: str
+    screen_reader_default: bool
     # WebSocket
     ws_ping_interval: float
     origins: list[str]

@@ -19,14 +19,12 @@ from hubbub import events
 from hubbub.protocols import telnet as t
 
 from ..conftest import Start, connect, until
+from ..telnet_opening import OPENING
 
 NOTICE = b"\r\n*** Disconnected: output was not being read fast enough. ***\r\n"
 MiB = 1024 * 1024
 IAC, SB, SE, WILL, DO = t.IAC, t.SB, t.SE, t.WILL, t.DO
-# What a telnet listener sends first: DO NAWS, DO TTYPE, DO BINARY (UTF-8 service).
-OFFERS = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY]) + bytes(
-    [IAC, WILL, t.EOR_OPT, IAC, WILL, t.GMCP, IAC, WILL, t.MSSP, IAC, WILL, t.CHARSET]
-)
+OFFERS = OPENING  # what a telnet listener sends first
 
 
 def echo_service(**settings: Any) -> hubbub.Service:
@@ -532,12 +530,14 @@ async def negotiate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     writer.write(
         bytes([IAC, WILL, t.NAWS, IAC, WILL, t.TTYPE, IAC, WILL, t.BINARY])
         + bytes([IAC, t.DONT, t.EOR_OPT, IAC, t.DONT, t.GMCP, IAC, t.DONT, t.MSSP])
-        + bytes([IAC, t.DONT, t.CHARSET])
+        + bytes([IAC, t.DONT, t.CHARSET, IAC, t.DONT, t.MSDP, IAC, t.WONT, t.NEW_ENVIRON])
+        + bytes([IAC, t.DONT, t.MCCP2, IAC, t.DONT, t.MCCP3])
         + bytes([IAC, SB, t.NAWS, 0, 100, 0, 40, IAC, SE])
     )
-    ask = await asyncio.wait_for(reader.readexactly(6), 5)
-    assert ask == bytes([IAC, SB, t.TTYPE, 1, IAC, SE])
-    writer.write(bytes([IAC, SB, t.TTYPE, 0]) + b"XTERM-256color" + bytes([IAC, SE]))
+    for _ in range(2):  # the MTTS cycle: the same name twice ends it
+        ask = await asyncio.wait_for(reader.readexactly(6), 5)
+        assert ask == bytes([IAC, SB, t.TTYPE, 1, IAC, SE])
+        writer.write(bytes([IAC, SB, t.TTYPE, 0]) + b"XTERM-256color" + bytes([IAC, SE]))
 
 
 def option_state(client: hubbub.Client) -> dict[str, bool]:

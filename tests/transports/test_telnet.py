@@ -17,13 +17,11 @@ from hubbub.protocols import telnet as t
 from hubbub.testing import serve
 
 from ..conftest import Start, connect, until
+from ..telnet_opening import OPENING, OPENING_ASCII
 
 IAC, SB, SE, WILL, WONT, DO, DONT = t.IAC, t.SB, t.SE, t.WILL, t.WONT, t.DO, t.DONT
-# What the server says first: DO NAWS, DO TTYPE, DO BINARY (the encoding is UTF-8).
 #: The server's opening: what it asks for (DO), then what it offers (WILL).
-ASKED = bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE, IAC, DO, t.BINARY])
-OFFERED = bytes([IAC, t.WILL, t.EOR_OPT, IAC, t.WILL, t.GMCP, IAC, t.WILL, t.MSSP])
-OFFERS = ASKED + OFFERED + bytes([IAC, t.WILL, t.CHARSET])
+OFFERS = OPENING
 TTYPE_SEND = bytes([IAC, SB, t.TTYPE, 1, IAC, SE])
 
 Raw = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -94,7 +92,7 @@ async def test_ascii_service_does_not_ask_for_binary(start: Start) -> None:
     await start(service)
     reader, writer = await open_raw(service)
     data = await read_until(reader, b"Name: ")
-    assert data == bytes([IAC, DO, t.NAWS, IAC, DO, t.TTYPE]) + OFFERS[9:] + b"Name: "
+    assert data == OPENING_ASCII + b"Name: "
     writer.close()
 
 
@@ -152,7 +150,10 @@ async def test_naws_and_ttype_update_client_and_raise_events(start: Start) -> No
         await writer.drain()
         await asyncio.sleep(0)
     assert await read(reader, 6) == TTYPE_SEND
-    writer.write(bytes([IAC, SB, t.TTYPE, 0]) + b"XTERM-256color" + bytes([IAC, SE]))
+    for turn in range(2):  # the MTTS cycle: the same answer twice ends it
+        writer.write(bytes([IAC, SB, t.TTYPE, 0]) + b"XTERM-256color" + bytes([IAC, SE]))
+        if not turn:
+            assert await read(reader, 6) == TTYPE_SEND
     await until(lambda: terminals)
     assert sizes == [(132, 50), (255, 40)]
     assert terminals == ["XTERM-256color"]
@@ -190,6 +191,8 @@ async def test_window_size_and_terminal_type_are_handled_while_a_handler_waits(
     await send(writer, bytes([IAC, SB, t.NAWS, 0, 100, 0, 30, IAC, SE]))
     await until(lambda: seen, timeout=2)
     await send(writer, bytes([IAC, SB, t.TTYPE, 0]) + b"MUDLET" + bytes([IAC, SE]))
+    assert await read(reader, len(TTYPE_SEND)) == TTYPE_SEND
+    await send(writer, bytes([IAC, SB, t.TTYPE, 0]) + b"MUDLET" + bytes([IAC, SE]))
     await until(lambda: len(seen) == 2, timeout=2)
     assert seen == ["size 100x30", "terminal MUDLET"]
     await send(writer, b"alice\r\nlook\r\n")
@@ -216,7 +219,8 @@ async def test_echo_change_in_window_size_handler_keeps_terminal_type(start: Sta
     packet = bytes([IAC, SB, t.NAWS, 0, 80, 0, 24, IAC, SE])
     packet += bytes([IAC, SB, t.TTYPE, 0]) + b"ANSI" + bytes([IAC, SE])
     await send(writer, packet)
-    assert await read(reader, 3) == bytes([IAC, WILL, t.ECHO])
+    assert await read(reader, 9) == TTYPE_SEND + bytes([IAC, WILL, t.ECHO])
+    await send(writer, bytes([IAC, SB, t.TTYPE, 0]) + b"ANSI" + bytes([IAC, SE]))
     await until(lambda: terminals, timeout=2)
     assert terminals == ["ANSI"]
     client = client_at(service, writer)
@@ -684,7 +688,7 @@ async def test_charset_switches_a_latin1_service_client_to_utf8(start: Start) ->
     service.listen(events.Receive, lambda e: (received.append(e.data), e.client.write(e.data)))
     await start(service)
     reader, writer = await open_raw(service)
-    await read_until(reader, bytes([IAC, t.WILL, t.CHARSET]))
+    await read(reader, len(OPENING))
     await send(writer, bytes([IAC, t.DO, t.CHARSET]))
     request = bytes([IAC, SB, t.CHARSET, 1]) + b";UTF-8" + bytes([IAC, SE])
     assert await read_until(reader, bytes([IAC, SE])) == request

@@ -349,6 +349,9 @@ class BaseConnection:
     def hidden_line_ended(self) -> None:
         """A line was typed while input is hidden (telnet echoes its line ending)."""
 
+    def describe(self, client: Client) -> None:
+        """Set what the transport knows of a new client's terminal, before ``Connect``."""
+
     def opened(self) -> None:
         """The wire is there, the client not yet (telnet sends its proposals here)."""
 
@@ -450,6 +453,8 @@ class BaseConnection:
             transport=self.transport_name,
             secure=self.secure,
         )
+        client.screen_reader = settings.screen_reader_default
+        self.describe(client)
         return self._join(client)
 
     def resume(self, client: Client) -> None:
@@ -927,11 +932,17 @@ class BaseConnection:
 
         What was written before goes to the current wire first, in order.
         """
-        self._write_out()
+        self.write_out()
         self.writing_paused()
 
-    def _write_out(self) -> None:
-        """Hand the wire everything held and queued, at once."""
+    @property
+    def reading_paused(self) -> bool:
+        """Whether input is held back now (flow control, a rate, a gate)."""
+        return bool(self._paused)
+
+    def write_out(self) -> None:
+        """Hand the wire everything held and queued, at once (before the stream changes:
+        STARTTLS, MCCP)."""
         self.uncork()
         out = self._out
         if out:
@@ -992,7 +1003,7 @@ class BaseConnection:
         """Send what is held and queued, then close; cut off after ``close_timeout``."""
         if self.closing or self.is_lost:
             return
-        self._write_out()
+        self.write_out()
         self.closing = True
         if self.ended is None:
             self.ended = "closed by the service"

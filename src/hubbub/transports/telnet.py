@@ -7,16 +7,18 @@ into application events through one table, :data:`RECORD_EVENTS`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from .. import ansi, events
+from .. import events
 from ..client import Client
 from ..protocols import telnet
-from ..protocols.telnet import gmcp, mssp
+from ..protocols.telnet import gmcp, mccp, msdp, mssp
 from ..server import Server
+from ..terminal import learn_environ, learn_terminal_types
 from .base import Host
 from .listener import StreamListener, open_tcp_listener
 from .tcp import StreamConnection
@@ -34,22 +36,12 @@ def _window_size(client: Client, record: Any) -> events.Event:
 
 
 def _terminal_type(client: Client, record: Any) -> events.Event:
-    client.terminal = record.name
-    client.colors = max(client.colors, colors_of(record.name))
+    learn_terminal_types(client, record.names, record.mtts)
     return events.TerminalType(client=client, server=client.server, terminal=record.name)
 
 
-def colors_of(terminal: str) -> int:
-    """What a terminal type says about colours (MTTS refines it): 0 when it says nothing."""
-    name = terminal.upper()
-    if "TRUECOLOR" in name or "DIRECT" in name or "24BIT" in name:
-        return ansi.TRUECOLOR
-    if "256" in name:
-        return 256
-    if name.startswith(("XTERM", "ANSI", "VT100", "VT220", "LINUX", "SCREEN", "TMUX", "RXVT")):
-        return 16
-    return 0
-
+#: Pieces of compressed input (MCCP3) handed on per loop turn, at most.
+MORE_PER_TURN = 16
 
 #: What a telnet keepalive is: a no-operation command every client ignores.
 KEEPALIVE = bytes((telnet.IAC, telnet.NOP))
@@ -83,7 +75,7 @@ class TelnetConnection(StreamConnection):
     kind = "telnet"
     secure_kind = "telnets"
 
-    __slots__ = ("telnet",)
+    __slots__ = ("_deflate", "telnet")
 
     def __init__(self, host: Host, server: Server, options: telnet.OptionSet) -> None:
         super().__init__(host, server)
@@ -91,6 +83,7 @@ class TelnetConnection(StreamConnection):
         self.telnet = telnet.TelnetProtocol(
             options, max_subnegotiation=max(1024, host.settings.max_line_length)
         )
+        self._deflate: telnet.Compressor | None = None  # MCCP2's stream, while on
 
     def opened(self) -> None:
         self.telnet.start()
@@ -103,12 +96,47 @@ class TelnetConnection(StreamConnection):
         proto = self.telnet
         data = proto.receive_data(data)
         if proto.pending:
+            self._hand_on(data)
+        elif data:
+            self.receive_bytes(data)  # (the common case, without a call more)
+        if proto.more:  # compressed input (MCCP3) is handed on in pieces
+            super().pause_reading()
+            asyncio.get_running_loop().call_soon(self._more_input)
+
+    def _hand_on(self, data: bytes) -> None:
+        """Application data and what the protocol reported with it, in their order."""
+        if self.telnet.pending:
             marks = self._protocol_output()
             if marks:
                 self._marked(data, marks)
                 return
         if data:
             self.receive_bytes(data)
+
+    def _more_input(self) -> None:
+        """The next pieces of compressed input, while nothing holds input back.
+
+        The socket stays paused until the last piece is handed on, so a
+        decompression bomb costs one piece of memory at a time and its
+        over-long line is refused by the line framer like any other.
+        """
+        proto = self.telnet
+        for _ in range(MORE_PER_TURN):
+            if self.closing or self.reading_paused or not proto.more:
+                break
+            self._hand_on(proto.receive_data(b""))
+        if self.closing or self.reading_paused:
+            return  # resume_reading() carries on
+        if proto.more:
+            asyncio.get_running_loop().call_soon(self._more_input)
+        else:
+            super().resume_reading()
+
+    def resume_reading(self) -> None:
+        if self.telnet.more:
+            asyncio.get_running_loop().call_soon(self._more_input)
+        else:
+            super().resume_reading()
 
     def _marked(self, data: bytes, marks: list[tuple[int, Callable[[], object]]]) -> None:
         """Data with records that keep their place in it: the lines before each one are
@@ -152,6 +180,15 @@ class TelnetConnection(StreamConnection):
                 if marks is None:
                     marks = []
                 marks.append((record.at, self.end_line))
+            elif type(record) is telnet.MsdpMessage:
+                if marks is None:
+                    marks = []
+                marks.append((record.at, partial(self.receive_data, "MSDP", record.variables)))
+            elif type(record) is telnet.Environ:
+                log.debug("%r telnet: %s", client, record)
+                learn_environ(client, record.variables)
+            elif type(record) is telnet.Compress:
+                self._compress(record.on)
             elif type(record) is telnet.CharsetAccepted:
                 log.debug("%r telnet: %s", client, record)
                 client.encoding = "utf-8"  # the only set we ask for or accept
@@ -162,6 +199,10 @@ class TelnetConnection(StreamConnection):
                 and record.enabled
             ):
                 self._send_mssp()
+            elif isinstance(record, telnet.ProtocolError) and record.fatal:
+                log.warning("%r telnet: %s; disconnecting", client, record.message)
+                self.ended = f"telnet protocol error: {record.message}"
+                self.close()
             elif isinstance(record, telnet.ProtocolError):
                 self.log_limited(
                     "telnet", logging.INFO, "%r telnet protocol error: %s", client, record.message
@@ -204,16 +245,46 @@ class TelnetConnection(StreamConnection):
         self.telnet.send_subnegotiation(telnet.MSSP, mssp.encode(table))
         self.send_prepared(self.telnet.data_to_send())
 
-    # --- structured data (GMCP) ---------------------------------------------------------
+    # --- compression (MCCP2) ---------------------------------------------------------------
+    def write_bytes(self, data: bytes) -> None:
+        deflate = self._deflate
+        if deflate is not None:
+            data = deflate.compress(data)  # one sync flush per write: per turn
+        super().write_bytes(data)
+
+    def _compress(self, on: bool) -> None:
+        """Start or end MCCP2 at this point of the output stream."""
+        if on == (self._deflate is not None) or self.closing:
+            return
+        self.write_out()  # what was written before goes out as it was meant to
+        if on:
+            super().write_bytes(mccp.START)  # in one write, uncompressed
+            self._deflate = telnet.Compressor()
+            self.send_wire = self.write_bytes
+        else:
+            deflate, self._deflate = self._deflate, None
+            assert deflate is not None
+            super().write_bytes(deflate.finish())
+            if self.transport is not None:
+                self.send_wire = self.transport.write
+
+    # --- structured data (GMCP, MSDP) ------------------------------------------------------
     @property
     def supports_data(self) -> bool:
-        return self.telnet.local_enabled(telnet.GMCP)
+        proto = self.telnet
+        return proto.local_enabled(telnet.GMCP) or proto.local_enabled(telnet.MSDP)
 
     def send_data(self, package: str, data: Any) -> None:
-        if not self.telnet.local_enabled(telnet.GMCP):
+        """GMCP if agreed; the ``MSDP`` package goes as MSDP if that is agreed (else as
+        GMCP, "MSDP over GMCP"). Nothing is sent to a client that agreed to neither."""
+        proto = self.telnet
+        if package == "MSDP" and proto.local_enabled(telnet.MSDP):
+            proto.send_subnegotiation(telnet.MSDP, msdp.encode(data))
+        elif proto.local_enabled(telnet.GMCP):
+            proto.send_subnegotiation(telnet.GMCP, gmcp.encode(package, data))
+        else:
             return
-        self.telnet.send_subnegotiation(telnet.GMCP, gmcp.encode(package, data))
-        self.send_prepared(self.telnet.data_to_send())
+        self.send_prepared(proto.data_to_send())
 
     # --- modes -----------------------------------------------------------------------
     def set_echo(self, enabled: bool) -> None:
@@ -242,7 +313,7 @@ def options_for(host: Host) -> telnet.OptionSet:
     """The listener's telnet options: BINARY both ways unless the encoding is ASCII."""
     encoding = host.settings.encoding.lower().replace("_", "-")
     ascii_only = encoding in ("ascii", "us-ascii", "646")
-    return telnet.default_options(binary=not ascii_only)
+    return telnet.default_options(binary=not ascii_only, mccp=host.settings.mccp)
 
 
 async def open_listener(host: Host, server: Server) -> StreamListener:

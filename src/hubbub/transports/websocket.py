@@ -42,6 +42,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ..ansi import TRUECOLOR
+from ..client import Client
 from ..errors import ListenError, TLSError
 from ..log_limit import LogLimit
 from ..server import Server
@@ -144,6 +145,10 @@ class WebSocketConnection(StreamConnection):
         self._timer: asyncio.TimerHandle | None = None
 
     # --- asyncio callbacks ------------------------------------------------------
+
+    def describe(self, client: Client) -> None:
+        client.colors = TRUECOLOR  # the browser client renders any colour
+        client.utf8 = True  # WebSocket text is UTF-8 by definition
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         address = self.peer(transport.get_extra_info("peername"))
@@ -269,8 +274,6 @@ class WebSocketConnection(StreamConnection):
         self.share_key = (self.kind, response.headers.get("Sec-WebSocket-Extensions", ""))
         self.send_wire = self.transport.write  # type: ignore[union-attr]
         self.start(self._address)
-        if self.client is not None:
-            self.client.colors = TRUECOLOR  # the browser client renders any colour
         interval = self.host.settings.ws_ping_interval
         if interval and not self.closing:
             self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)

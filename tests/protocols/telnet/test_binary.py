@@ -11,8 +11,12 @@ from hubbub.protocols.telnet import (
     DONT,
     EOR_OPT,
     GMCP,
+    MCCP2,
+    MCCP3,
+    MSDP,
     MSSP,
     NAWS,
+    NEW_ENVIRON,
     TTYPE,
     WILL,
     WONT,
@@ -24,8 +28,10 @@ from hubbub.protocols.telnet import (
 
 from .test_protocol import feed, neg
 
-#: What the server offers (WILL) after its DOs.
-OFFERED = neg(WILL, EOR_OPT) + neg(WILL, GMCP) + neg(WILL, MSSP) + neg(WILL, CHARSET)
+#: What the server offers (WILL) after its DOs, in the option set's order.
+OFFERED = b"".join(
+    neg(WILL, option) for option in (EOR_OPT, GMCP, MSDP, MSSP, CHARSET, MCCP2, MCCP3)
+)
 
 
 def server(binary: bool = True) -> TelnetProtocol:
@@ -40,13 +46,15 @@ def opening(binary: bool) -> bytes:
 
 
 def test_do_binary_is_asked_at_start() -> None:
-    """With binary=True the opening is exactly DO NAWS, DO TTYPE, DO BINARY, then the offers."""
-    assert opening(True) == neg(DO, NAWS) + neg(DO, TTYPE) + neg(DO, BINARY) + OFFERED
+    """With binary=True the opening is exactly DO NAWS, DO TTYPE, DO BINARY, DO NEW-ENVIRON,
+    then the offers."""
+    asked = neg(DO, NAWS) + neg(DO, TTYPE) + neg(DO, BINARY) + neg(DO, NEW_ENVIRON)
+    assert opening(True) == asked + OFFERED
 
 
 def test_do_binary_is_not_asked_when_binary_is_off() -> None:
     """With binary=False (an ASCII service) the opening has no DO BINARY at all."""
-    assert opening(False) == neg(DO, NAWS) + neg(DO, TTYPE) + OFFERED
+    assert opening(False) == neg(DO, NAWS) + neg(DO, TTYPE) + neg(DO, NEW_ENVIRON) + OFFERED
 
 
 @pytest.mark.parametrize("binary", [True, False])

@@ -151,7 +151,7 @@ def negotiated() -> TelnetProtocol:
         + naws(120, 40)
         + sb(TTYPE, b"\x00xterm"),
     )
-    proto.state["terminal_types"] = ["xterm", "XTERM-256COLOR"]
+    proto.state["example"] = ["xterm", "XTERM-256COLOR"]
     return proto
 
 
@@ -162,7 +162,10 @@ def test_snapshot_round_trips_through_json() -> None:
     assert json.loads(json.dumps(saved)) == saved
     restored = through_json(proto)
     assert restored.snapshot() == saved
-    assert restored.state == {"terminal_types": ["xterm", "XTERM-256COLOR"]}
+    assert restored.state == {
+        "ttype": {"names": ["xterm"], "asked": 2, "done": False},  # mid-cycle, carried
+        "example": ["xterm", "XTERM-256COLOR"],
+    }
 
 
 def test_restored_machine_has_the_same_options() -> None:

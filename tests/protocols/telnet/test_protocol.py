@@ -218,7 +218,10 @@ def test_full_dialogue_after_initiate() -> None:
 
     out, events, replies = feed(proto, naws(80, 24) + b"hi" + ttype_is(b"xterm-256color"))
     assert out == b"hi"
-    assert events == [WindowSize(80, 24), TerminalType("xterm-256color")]
+    assert events == [WindowSize(80, 24)]
+    assert replies == TTYPE_SEND  # the MTTS cycle asks again
+    _, events, replies = feed(proto, ttype_is(b"xterm-256color"))
+    assert events == [TerminalType("xterm-256color", ("xterm-256color",))]
     assert replies == b""
 
     _, events, _ = feed(proto, naws(132, 50))

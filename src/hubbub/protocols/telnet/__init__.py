@@ -29,9 +29,13 @@ from .codes import (
     IAC,
     IP,
     LINEMODE,
+    MCCP1,
     MCCP2,
+    MCCP3,
+    MSDP,
     MSSP,
     NAWS,
+    NEW_ENVIRON,
     NOP,
     SB,
     SE,
@@ -42,8 +46,11 @@ from .codes import (
     escape,
 )
 from .echo import Echo
+from .environ import Environ, NewEnviron
 from .eor import Eor, prompt_mark
 from .gmcp import Gmcp, GmcpMessage
+from .mccp import Compress, Compressor, Mccp2, Mccp3
+from .msdp import Msdp, MsdpMessage
 from .mssp import Mssp
 from .naws import Naws, WindowSize
 from .option import Option, OptionSet
@@ -70,9 +77,13 @@ __all__ = [
     "IAC",
     "IP",
     "LINEMODE",
+    "MCCP1",
     "MCCP2",
+    "MCCP3",
+    "MSDP",
     "MSSP",
     "NAWS",
+    "NEW_ENVIRON",
     "NOP",
     "SB",
     "SE",
@@ -84,12 +95,20 @@ __all__ = [
     "Charset",
     "CharsetAccepted",
     "Command",
+    "Compress",
+    "Compressor",
     "Echo",
+    "Environ",
     "Eor",
     "Gmcp",
     "GmcpMessage",
+    "Mccp2",
+    "Mccp3",
+    "Msdp",
+    "MsdpMessage",
     "Mssp",
     "Naws",
+    "NewEnviron",
     "Option",
     "OptionChanged",
     "OptionSet",
@@ -108,9 +127,23 @@ __all__ = [
 ]
 
 
-def default_options(*, binary: bool = True) -> OptionSet:
-    """The server's options: NAWS, TTYPE, ECHO, SGA, BINARY (asked for when ``binary``),
-    EOR, GMCP, MSSP and CHARSET."""
-    return OptionSet(
-        [Naws(), Ttype(), Echo(), Sga(), Binary(ask=binary), Eor(), Gmcp(), Mssp(), Charset()]
-    )
+def default_options(*, binary: bool = True, mccp: bool = True) -> OptionSet:
+    """The server's options: NAWS, TTYPE (with MTTS), ECHO, SGA, BINARY (asked for when
+    ``binary``), NEW-ENVIRON, EOR, GMCP, MSDP, MSSP, CHARSET, and MCCP2 and MCCP3 when
+    ``mccp``. The order is the order of the offers at connect."""
+    options: list[Option] = [
+        Naws(),
+        Ttype(),
+        Echo(),
+        Sga(),
+        Binary(ask=binary),
+        NewEnviron(),
+        Eor(),
+        Gmcp(),
+        Msdp(),
+        Mssp(),
+        Charset(),
+    ]
+    if mccp:
+        options += [Mccp2(), Mccp3()]
+    return OptionSet(options)

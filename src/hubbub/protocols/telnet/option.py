@@ -35,8 +35,14 @@ class Option:
     def changed(self, proto: TelnetProtocol, local: bool, enabled: bool) -> None:
         """Negotiation switched our side (``local``) or the peer's side on or off."""
 
+    def refused(self, proto: TelnetProtocol, local: bool) -> None:
+        """The peer refused our request to switch our side (``local``) or its side on."""
+
     def subnegotiation(self, proto: TelnetProtocol, payload: bytes) -> None:
         """A complete ``IAC SB <code> payload IAC SE`` arrived (0xFF already unescaped)."""
+
+    def terminal_known(self, proto: TelnetProtocol) -> None:
+        """The TTYPE cycle is over (or TTYPE was refused): what waits for it may start."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} option {self.code}>"

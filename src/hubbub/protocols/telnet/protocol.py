@@ -15,11 +15,16 @@ not in the set is refused.
 
 from __future__ import annotations
 
+import copy
+import zlib
 from typing import Any, Final, TypeAlias
 
 from .charset import CharsetAccepted
 from .codes import AYT, DO, DONT, EC, EL, EOR, GA, IAC, SB, SE, WILL, WONT
+from .environ import Environ
 from .gmcp import GmcpMessage
+from .mccp import INFLATE_CHUNK, Compress
+from .msdp import MsdpMessage
 from .naws import WindowSize
 from .option import LOCAL_WANTED, REMOTE_WANTED, Option, OptionSet
 from .records import Command, OptionChanged, Prompt, ProtocolError
@@ -44,6 +49,9 @@ Record: TypeAlias = (
     | TerminalType
     | GmcpMessage
     | CharsetAccepted
+    | Environ
+    | MsdpMessage
+    | Compress
 )
 
 # --- parser states ------------------------------------------------------------------
@@ -87,8 +95,10 @@ class TelnetProtocol:
     """
 
     __slots__ = (
+        "_again",
         "_app",
         "_events",
+        "_inflate",
         "_max_sb",
         "_neg_cmd",
         "_options",
@@ -97,6 +107,8 @@ class TelnetProtocol:
         "_sb_buf",
         "_sb_option",
         "_state",
+        "_tail",
+        "more",
         "pending",
         "state",
     )
@@ -111,6 +123,14 @@ class TelnetProtocol:
         self._out = bytearray()
         self._events: list[Record] = []
         self._q: dict[int, int] = {}
+        # MCCP3: the client's compressed stream, and input not yet decompressed
+        # (compressed) or not yet parsed (after the stream's start, or end).
+        self._inflate: Any = None
+        self._tail = b""
+        self._again = False  # zlib may hold output back when a piece is full
+        #: True when input from earlier calls still waits (MCCP3 hands compressed
+        #: input on in bounded pieces): call :meth:`receive_data` again with ``b""``.
+        self.more = False
         #: True when records or replies are waiting to be taken.
         self.pending = False
         #: Plain data option handlers keep per connection (saved with the client).
@@ -130,9 +150,52 @@ class TelnetProtocol:
         """Take bytes from the peer; return its application data with telnet removed.
 
         Never raises: malformed input becomes :class:`ProtocolError` records.
+        When :attr:`more` is True afterwards, input is left over (compressed
+        input is handed on in bounded pieces): call again with ``b""``.
         """
-        if self._state == _DATA and IAC not in data:  # an int test: a plain memchr
-            return data  # the common case: nothing to do, nothing copied
+        # The common case: nothing to do, nothing copied (``IAC not in`` is a memchr).
+        if self._state == _DATA and IAC not in data and self._inflate is None and not self._tail:
+            return data
+        if self._inflate is not None or self._tail:
+            return self._next_piece(data)
+        return self._parse(data)
+
+    def start_decompressing(self) -> None:
+        """The peer's input is compressed from the end of this subnegotiation on (MCCP3)."""
+        if self._inflate is None:
+            self._inflate = zlib.decompressobj()
+            self._app = None  # tells the parser to stop here
+
+    def _next_piece(self, data: bytes) -> bytes:
+        """Decompress (at most INFLATE_CHUNK out) and parse what is waiting and ``data``."""
+        pending = self._tail + data if self._tail else data
+        inflate = self._inflate
+        if inflate is None:  # the compressed stream ended: the rest is plain
+            self._tail = b""
+            result = self._parse(pending)
+            self.more = bool(self._tail)
+            return result
+        try:
+            plain = inflate.decompress(pending, INFLATE_CHUNK)
+        except zlib.error as error:
+            self._inflate = None
+            self._tail = b""
+            self._again = False
+            self.more = False
+            self.emit(ProtocolError(f"MCCP3 input is not a zlib stream ({error})", fatal=True))
+            return b""
+        if inflate.eof:  # the client ended compression: what follows is plain
+            self._inflate = None
+            self._tail = inflate.unused_data
+            self._again = False
+        else:
+            self._tail = inflate.unconsumed_tail
+            self._again = len(plain) >= INFLATE_CHUNK
+        result = self._parse(plain)
+        self.more = self._again or bool(self._tail)
+        return result
+
+    def _parse(self, data: bytes) -> bytes:
         out: list[bytes] = []
         self._app = out
         i = 0
@@ -198,6 +261,11 @@ class TelnetProtocol:
                     i += 1
                     self._state = _DATA
                     self._finish_subnegotiation()
+                    if self._app is None:  # MCCP3 started: the rest is compressed
+                        self._app = out
+                        self._tail = data[i:] + self._tail
+                        self.more = True
+                        break
                 elif b == IAC:
                     i += 1
                     if self._sb_option is None:
@@ -229,6 +297,11 @@ class TelnetProtocol:
         if len(out) == 1:
             return out[0]
         return b"".join(out)
+
+    @property
+    def options(self) -> OptionSet:
+        """The listener's options (shared, read-only)."""
+        return self._options
 
     def position(self) -> int:
         """Where in the application data of this :meth:`receive_data` call we are.
@@ -304,12 +377,15 @@ class TelnetProtocol:
         A half-received command is not kept: a transport saves state between
         packets, where the parser is normally idle.
         """
-        return {"options": {str(k): v for k, v in self._q.items()}, "state": dict(self.state)}
+        return {
+            "options": {str(k): v for k, v in self._q.items()},
+            "state": copy.deepcopy(self.state),
+        }
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Take back what :meth:`snapshot` gave; nothing is renegotiated."""
         self._q = {int(k): int(v) for k, v in saved.get("options", {}).items()}
-        self.state = dict(saved.get("state", {}))
+        self.state = copy.deepcopy(dict(saved.get("state", {})))
 
     # ------------------------------------------------------------ subnegotiation
     def _oversize(self) -> None:
@@ -441,6 +517,9 @@ class TelnetProtocol:
         else:  # _WANTYES: refused, or the peer changed its mind
             self._queue(side, option, False)
             self._set(side, option, _NO)
+            handler = self._options.get(option)
+            if handler is not None:
+                handler.refused(self, side is _LOCAL)
 
     def _request(self, side: _Side, option: int, enabled: bool) -> None:
         """Our own change of mind, queued per RFC 1143 while a request is in flight."""

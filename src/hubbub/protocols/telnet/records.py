@@ -35,9 +35,14 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class ProtocolError:
-    """Malformed input that was dropped; for the operator's log, never the application."""
+    """Malformed input that was dropped; for the operator's log, never the application.
+
+    ``fatal``: the stream cannot be read past it (a broken compressed stream);
+    the transport closes the connection.
+    """
 
     message: str
+    fatal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
