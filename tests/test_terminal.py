@@ -88,3 +88,10 @@ async def test_environ_is_bounded(client: hubbub.Client) -> None:
     assert len(client.environ) == MAX_ENVIRON
     learn_environ(client, {"VAR0": "changed"})  # known names still update
     assert client.environ["VAR0"] == "changed"
+
+
+async def test_mtts_bits_from_every_source_add_up(client: hubbub.Client) -> None:
+    """TinTin++: MTTS 783 in NEW-ENVIRON (with the MNES bit), MTTS 271 in TTYPE."""
+    learn_environ(client, {"MTTS": "783"})
+    learn_terminal_types(client, ["TINTIN++", "tmux-256color", "MTTS 271"], 271)
+    assert client.mtts == 783

@@ -52,8 +52,12 @@ def colors_of_mtts(mtts: int) -> int:
 
 
 def learn_mtts(client: Client, mtts: int) -> None:
-    """Take an MTTS bitvector: colours, UTF-8 and a screen reader when its bits say so."""
-    client.mtts = mtts
+    """Take an MTTS bitvector: colours, UTF-8 and a screen reader when its bits say so.
+
+    Bits add up: TinTin++ says ``MTTS 271`` in TTYPE and 783 (the same and the
+    MNES bit) in NEW-ENVIRON; the client claims all of them.
+    """
+    client.mtts |= mtts
     client.colors = max(client.colors, colors_of_mtts(mtts))
     if mtts & MTTS.UTF8:
         client.utf8 = True

@@ -8,9 +8,10 @@ split into small requests: some clients read subnegotiations into a
 sends one when the player switches its screen-reader option) become an
 :class:`Environ` record of the variables that changed.
 
-Names and values are reduced to printable text (64 and 256 characters at
-most); a variable sent without a value is one the client does not know and
-is left out. A malformed payload is a :class:`ProtocolError`.
+Names and values are reduced to printable text, blanks around them
+stripped (64 and 256 characters at most). A variable sent without a value,
+or with an empty one (telnetlib3 answers so for what it does not know), is
+left out. A malformed payload is a :class:`ProtocolError`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def requests(asked: Iterable[tuple[int, str]], limit: int = MAX_REQUEST) -> list
 
 def _text(raw: bytearray, limit: int) -> str:
     text = raw.decode("utf-8", "replace")
-    return "".join(ch for ch in text if ch.isprintable())[:limit]
+    return "".join(ch for ch in text if ch.isprintable()).strip()[:limit]
 
 
 def parse(payload: bytes) -> dict[str, str] | str:
@@ -90,9 +91,9 @@ def parse(payload: bytes) -> dict[str, str] | str:
 
     def done() -> None:
         if name is not None and value is not None:
-            key = _text(name, MAX_NAME)
-            if key:
-                variables[key] = _text(value, MAX_VALUE)
+            key, text = _text(name, MAX_NAME), _text(value, MAX_VALUE)
+            if key and text:
+                variables[key] = text
 
     for byte in payload:
         if escaped:
