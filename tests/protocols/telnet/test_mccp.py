@@ -172,3 +172,19 @@ def test_mccp3_start_without_agreement_is_ignored() -> None:
     out, events, _ = feed(proto, sb(MCCP3, b"") + b"plain")
     assert out == b"plain"
     assert isinstance(events[0], ProtocolError) and not events[0].fatal
+
+
+def test_after_a_broken_stream_nothing_more_is_read() -> None:
+    """What came before the broken byte is delivered (however the input was cut), then
+    the machine reads nothing more, not even another MCCP3 start."""
+    z = zlib.compressobj()
+    good = z.compress(b"one\r\n" + sb(MCCP3, b"") + b"two\r\n") + z.flush(zlib.Z_SYNC_FLUSH)
+    stream = sb(MCCP3, b"") + good + b"\x00garbage" + b"three\r\n"
+    for cut in (0, 10, len(stream) - 5):
+        proto = compressed_machine()
+        out, events = take_all(proto, stream[:cut])
+        more, later = take_all(proto, stream[cut:])
+        assert out + more == b"one\r\ntwo\r\n"
+        fatal = [e for e in events + later if isinstance(e, ProtocolError) and e.fatal]
+        assert len(fatal) == 1
+        assert take_all(proto, b"four\r\n") == (b"", [])

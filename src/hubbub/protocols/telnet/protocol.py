@@ -63,6 +63,7 @@ _SB_DATA: Final = 4  # collecting a subnegotiation payload
 _SB_IAC: Final = 5  # after IAC inside a subnegotiation
 _SKIP: Final = 6  # discarding an oversize subnegotiation up to its IAC SE
 _SKIP_IAC: Final = 7  # after IAC while discarding
+_DEAD: Final = 8  # after a fatal error: nothing more is read
 
 # --- RFC 1143 Q method, packed per option into one small int ---------------------
 # bits 0-1: our state, bit 2: our queue, bits 3-4: peer state, bit 5: peer queue,
@@ -86,6 +87,19 @@ _PROMPT_MARKS: Final = frozenset({GA, EOR})
 _AYT_REPLY: Final = b"\r\n[Yes]\r\n"
 
 
+def _salvage(inflate: Any, data: bytes) -> bytes:
+    """What ``inflate`` gives for ``data`` up to the byte it fails on (at most a piece)."""
+    out = bytearray()
+    for i in range(len(data)):
+        try:
+            out += inflate.decompress(data[i : i + 1])
+        except zlib.error:
+            break
+        if len(out) >= INFLATE_CHUNK:
+            break
+    return bytes(out[:INFLATE_CHUNK])
+
+
 class TelnetProtocol:
     """One connection's telnet state machine.
 
@@ -97,6 +111,7 @@ class TelnetProtocol:
     __slots__ = (
         "_again",
         "_app",
+        "_broken",
         "_events",
         "_inflate",
         "_max_sb",
@@ -128,6 +143,7 @@ class TelnetProtocol:
         self._inflate: Any = None
         self._tail = b""
         self._again = False  # zlib may hold output back when a piece is full
+        self._broken = False  # the compressed stream failed: nothing more is read
         #: True when input from earlier calls still waits (MCCP3 hands compressed
         #: input on in bounded pieces): call :meth:`receive_data` again with ``b""``.
         self.more = False
@@ -162,7 +178,7 @@ class TelnetProtocol:
 
     def start_decompressing(self) -> None:
         """The peer's input is compressed from the end of this subnegotiation on (MCCP3)."""
-        if self._inflate is None:
+        if self._inflate is None and not self._broken:
             self._inflate = zlib.decompressobj()
             self._app = None  # tells the parser to stop here
 
@@ -175,15 +191,21 @@ class TelnetProtocol:
             result = self._parse(pending)
             self.more = bool(self._tail)
             return result
+        before = inflate.copy()  # (cheap: under a microsecond)
         try:
             plain = inflate.decompress(pending, INFLATE_CHUNK)
         except zlib.error as error:
+            # What came before the broken byte is delivered, however the input
+            # was cut into packets; then the stream is dead.
             self._inflate = None
             self._tail = b""
             self._again = False
             self.more = False
+            self._broken = True
+            result = self._parse(_salvage(before, pending))
             self.emit(ProtocolError(f"MCCP3 input is not a zlib stream ({error})", fatal=True))
-            return b""
+            self._state = _DEAD
+            return result
         if inflate.eof:  # the client ended compression: what follows is plain
             self._inflate = None
             self._tail = inflate.unused_data
@@ -196,6 +218,8 @@ class TelnetProtocol:
         return result
 
     def _parse(self, data: bytes) -> bytes:
+        if self._state == _DEAD:
+            return b""
         out: list[bytes] = []
         self._app = out
         i = 0

@@ -1,0 +1,1 @@
+"""Long-running fuzz targets for hubbub's sans-IO protocols (``python -m fuzz.telnet``)."""
