@@ -188,3 +188,17 @@ def test_after_a_broken_stream_nothing_more_is_read() -> None:
         fatal = [e for e in events + later if isinstance(e, ProtocolError) and e.fatal]
         assert len(fatal) == 1
         assert take_all(proto, b"four\r\n") == (b"", [])
+
+
+def test_an_mccp3_start_inside_the_stream_means_nothing_wherever_it_is_cut() -> None:
+    """Found by the fuzzer: a start marker in the compressed text was honoured only when
+    the stream's end arrived in the same packet."""
+    z = zlib.compressobj()
+    stream = sb(MCCP3, b"") + z.compress(b"a\r\n" + sb(MCCP3, b"") + b"b\r\n") + z.flush()
+    stream += b"plain\r\n"
+    for cut in range(len(stream) + 1):
+        proto = compressed_machine()
+        out, events = take_all(proto, stream[:cut])
+        more, later = take_all(proto, stream[cut:])
+        assert out + more == b"a\r\nb\r\nplain\r\n", cut
+        assert not [e for e in events + later if isinstance(e, ProtocolError)]

@@ -206,6 +206,9 @@ class TelnetProtocol:
             self.emit(ProtocolError(f"MCCP3 input is not a zlib stream ({error})", fatal=True))
             self._state = _DEAD
             return result
+        # (Parsed while the stream is still on: an MCCP3 start inside it means
+        # nothing, wherever the packets happened to end.)
+        result = self._parse(plain)
         if inflate.eof:  # the client ended compression: what follows is plain
             self._inflate = None
             self._tail = inflate.unused_data
@@ -213,7 +216,6 @@ class TelnetProtocol:
         else:
             self._tail = inflate.unconsumed_tail
             self._again = len(plain) >= INFLATE_CHUNK
-        result = self._parse(plain)
         self.more = self._again or bool(self._tail)
         return result
 
