@@ -23,6 +23,7 @@ import resource
 import ssl
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,18 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 IAC, SB, SE = 255, 250, 240
 WILL, WONT, DO, DONT = 251, 252, 253, 254
+TTYPE, NAWS, BINARY, NEW_ENVIRON, CHARSET = 24, 31, 0, 39, 42
+EOR_OPT, GMCP, MSDP, MCCP2 = 25, 201, 69, 86
+
+# What a Mudlet-like client ("mud" profile) agrees to; it refuses the rest (MCCP3
+# too: Mudlet does not compress its input).
+MUD_WILL = {NAWS, TTYPE, BINARY, NEW_ENVIRON}
+MUD_DO = {EOR_OPT, GMCP, MSDP, CHARSET, MCCP2}
+MUD_NAMES = (b"MUDLET", b"ANSI-TRUECOLOR", b"MTTS 2831")
+MUD_ENVIRON = (
+    b"\x00\x00CLIENT_NAME\x01MUDLET\x00CLIENT_VERSION\x014.17.2\x00CHARSET\x01UTF-8"
+    b"\x00MTTS\x012831\x03SCREEN_READER\x010"
+)
 
 CONNECT_CONCURRENCY = 64
 
@@ -93,10 +106,11 @@ class Window:
 
 
 class Stats:
-    __slots__ = ("lines",)
+    __slots__ = ("lines", "wire")
 
     def __init__(self) -> None:
         self.lines = 0
+        self.wire = 0  # bytes received as they were on the wire (compressed or not)
 
 
 class Client(asyncio.Protocol):
@@ -108,9 +122,14 @@ class Client(asyncio.Protocol):
     single ``in`` test.
     """
 
-    def __init__(self, stats: Stats, telnet: bool) -> None:
+    def __init__(self, stats: Stats, telnet: bool | str) -> None:
         self.stats = stats
-        self.telnet = telnet
+        self.telnet = bool(telnet)
+        # "mud": answer as Mudlet does (every option it knows, the MTTS cycle,
+        # NEW-ENVIRON, CHARSET, and MCCP2: output is decompressed here).
+        self.mud = telnet == "mud"
+        self.ttype_asked = 0
+        self.inflate: Any = None
         self.iac_tail = b""
         self.transport: asyncio.Transport | None = None
         self.received = 0
@@ -135,6 +154,9 @@ class Client(asyncio.Protocol):
         self.transport.write(payload)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
+        self.stats.wire += len(data)
+        if self.inflate is not None:
+            data = self.inflate.decompress(data)
         if self.telnet and (self.iac_tail or 0xFF in data):
             data = self.strip_telnet(data)
         n = data.count(b"\n")
@@ -146,6 +168,19 @@ class Client(asyncio.Protocol):
     def on_lines(self, data: bytes) -> None:
         if not self.first_line.done():
             self.first_line.set_result(None)
+
+    def mud_answer(self, sb: bytes) -> bytes:
+        """A Mudlet-like client's answer to a subnegotiation (``sb``: option, payload)."""
+        option, payload = sb[:1], sb[1:]
+        if option == bytes((TTYPE,)) and payload[:1] == b"\x01":
+            name = MUD_NAMES[self.ttype_asked % len(MUD_NAMES)]  # then wraps, as Mudlet does
+            self.ttype_asked += 1
+            return bytes((IAC, SB, TTYPE, 0)) + name + bytes((IAC, SE))
+        if option == bytes((NEW_ENVIRON,)) and payload[:1] == b"\x01" and b"CLIENT_NAME" in payload:
+            return bytes((IAC, SB, NEW_ENVIRON)) + MUD_ENVIRON + bytes((IAC, SE))
+        if option == bytes((CHARSET,)) and payload[:1] == b"\x01":
+            return bytes((IAC, SB, CHARSET, 2)) + b"UTF-8" + bytes((IAC, SE))
+        return b""
 
     def strip_telnet(self, data: bytes) -> bytes:
         data = self.iac_tail + data
@@ -172,15 +207,26 @@ class Client(asyncio.Protocol):
                     break
                 opt = data[j + 2]
                 if cmd == DO:
-                    replies += bytes((IAC, WONT, opt))
+                    agree = self.mud and opt in MUD_WILL
+                    replies += bytes((IAC, WILL if agree else WONT, opt))
+                    if agree and opt == NAWS:
+                        replies += bytes((IAC, SB, NAWS, 0, 120, 0, 40, IAC, SE))
                 elif cmd == WILL:
-                    replies += bytes((IAC, DONT, opt))
+                    agree = self.mud and opt in MUD_DO
+                    replies += bytes((IAC, DO if agree else DONT, opt))
                 i = j + 3
             elif cmd == SB:
                 end = data.find(bytes((IAC, SE)), j + 2)
                 if end < 0:
                     self.iac_tail = data[j:]
                     break
+                if self.mud:
+                    replies += self.mud_answer(data[j + 2 : end])
+                    if data[j + 2 : end] == bytes((MCCP2,)):  # compressed from here on
+                        self.inflate = zlib.decompressobj()
+                        data = self.inflate.decompress(data[end + 2 :])
+                        i, n = 0, len(data)
+                        continue
                 i = end + 2
             else:
                 i = j + 2
@@ -538,13 +584,15 @@ async def measure(
     ``on_start`` is called as the window opens."""
     await asyncio.sleep(cmd["warmup"])
     win = Window(cmd["pid"])
-    n0 = stats.lines
+    n0, w0 = stats.lines, stats.wire
     if on_start is not None:
         on_start()
     win.start()
     await asyncio.sleep(cmd["duration"])
     n = stats.lines - n0
-    return n, win.stop()
+    res = win.stop()
+    res["wire_bytes"] = stats.wire - w0
+    return n, res
 
 
 def percentile(values: list[int], q: float) -> float:
@@ -646,6 +694,7 @@ async def interactive(cmd: dict[str, Any]) -> dict[str, Any]:
         p50_ms=percentile(lat, 0.50) / 1e6,
         p99_ms=percentile(lat, 0.99) / 1e6,
         latency_samples=len(lat),
+        compressed_clients=sum(c.inflate is not None for c in clients),
     )
     return res
 
@@ -849,6 +898,8 @@ async def broadcast(cmd: dict[str, Any]) -> dict[str, Any]:
         p99_ms=percentile(lat, 0.99) / 1e6,
         latency_samples=len(lat),
         server_cpu_us_per_delivery=1e6 * res["server_cpu_s"] / max(n, 1),
+        wire_bytes_per_delivery=res["wire_bytes"] / max(n, 1),
+        compressed_clients=sum(c.inflate is not None for c in clients),
     )
     return res
 
@@ -932,6 +983,8 @@ SCENARIOS = {
     "unix-echo": echo,
     "ws-interactive": interactive,
     "ws-broadcast": broadcast,
+    "mud-interactive": interactive,
+    "mccp-broadcast": broadcast,
     "limits": paced,
 }
 

@@ -267,6 +267,27 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             + throttled(results, on, off)
             + (f" (skipped: {why})" if why else ""),
         )
+    for plain in ("hubbub-telnet", "hubbub-telnet-uvloop"):
+        mud = plain.replace("hubbub-telnet", "hubbub-telnet-mud")
+        cpu_ratio(
+            "mud-interactive",
+            mud,
+            plain,
+            1.25,
+            f"Telnet, every MUD option: {mud} server CPU/line ≤ 1.25\u00d7 {plain} (plain client)",
+        )
+        mb, wire, per = "mccp-broadcast", "wire_bytes_per_delivery", "server_cpu_us_per_delivery"
+        zw, pw = med(results, mb, mud, wire), med(results, mb, plain, wire)
+        zd = med(results, mb, mud, "deliveries_per_s")
+        pd = med(results, mb, plain, "deliveries_per_s")
+        zc, pc = med(results, mb, mud, per), med(results, mb, plain, per)
+        check(
+            f"MCCP2 broadcast, 1,000 clients: {mud} against {plain} (reported, no budget)",
+            None,
+            f"{fmt(zd)} vs {fmt(pd)} deliveries/s = {ratio(zd, pd)}; wire {fmt(zw)} vs "
+            f"{fmt(pw)} bytes/delivery = {ratio(zw, pw)}; server CPU {fmt(zc)} vs {fmt(pc)} "
+            f"µs/delivery = {ratio(zc, pc)}",
+        )
     for hub in ("hubbub-tcp", "hubbub-tcp-uvloop", "hubbub-telnet", "hubbub-telnet-uvloop"):
         p99 = med(results, "flood", hub, "p99_ms")
         check(

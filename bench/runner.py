@@ -69,6 +69,7 @@ class ServerSpec:
     note: str = ""
     env: tuple[tuple[str, str], ...] = ()
     scenarios: tuple[str, ...] = ()  # the network scenarios it runs; empty: all
+    client: str = "plain"  # "mud": the load generator answers as Mudlet does (telnet)
 
     def runs(self, scenario: str) -> bool:
         return not self.scenarios or scenario in self.scenarios
@@ -76,6 +77,8 @@ class ServerSpec:
 
 # One write per packet only differs from one per line in pipelined echo.
 JOINED_SCENARIOS = ("echo", "tls-echo", "unix-echo")
+# Telnet with every MUD option on, against the same server with a plain client.
+MUD_SCENARIOS = ("mud-interactive", "mccp-broadcast")
 
 
 SERVERS: list[ServerSpec] = [
@@ -101,6 +104,22 @@ SERVERS: list[ServerSpec] = [
         ("--proto", "telnet", "--loop", "uvloop"),
         telnet=True,
         loop="uvloop",
+    ),
+    # The same telnet servers, driven by Mudlet-like clients: every option agreed,
+    # the MTTS cycle, NEW-ENVIRON, CHARSET and MCCP2 (compressed output).
+    *(
+        ServerSpec(
+            f"hubbub-telnet-mud{suffix}",
+            "hubbub",
+            "hubbub_server.py",
+            ("--proto", "telnet", "--loop", loop),
+            telnet=True,
+            loop=loop,
+            note="Mudlet-like clients: every option, MCCP2 on",
+            scenarios=MUD_SCENARIOS,
+            client="mud",
+        )
+        for loop, suffix in (("asyncio", ""), ("uvloop", "-uvloop"))
     ),
     ServerSpec(BASELINE, "baseline", "baseline_protocol.py", ("--loop", "asyncio")),
     ServerSpec(
@@ -308,6 +327,9 @@ SCENARIOS: list[Scenario] = [
 ]
 
 
+SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
+
+
 def over(name: str, transport: str, title: str, servers: tuple[str, ...]) -> Scenario:
     """Scenario ``name`` again on ``transport``, run by ``servers`` only."""
     base = next(s for s in SCENARIOS if s.name == name)
@@ -349,6 +371,35 @@ SCENARIOS[-1:-1] = [
         ),
         baseline="websockets-server",
         same_loop=True,
+    ),
+]
+TELNET_PAIR = ("hubbub-telnet", "hubbub-telnet-uvloop")
+MUD_PAIR = ("hubbub-telnet-mud", "hubbub-telnet-mud-uvloop")
+SCENARIOS[-1:-1] = [
+    dataclasses.replace(
+        SCENARIO_BY_NAME["interactive"],
+        name="mud-interactive",
+        title="(q) Telnet interactive echo, 50 Mudlet-like clients (every option, MCCP2)",
+        baseline="hubbub-telnet",
+        servers=(*TELNET_PAIR, *MUD_PAIR),
+        params="interactive",
+        extra=("server_cpu_us_per_line", "p50_ms", "p99_ms", "compressed_clients"),
+        chart_metric="server_cpu_us_per_line",
+    ),
+    dataclasses.replace(
+        SCENARIO_BY_NAME["broadcast"],
+        name="mccp-broadcast",
+        title="(r) Telnet broadcast to 1,000 clients, MCCP2 against uncompressed",
+        baseline="hubbub-telnet",
+        same_loop=True,
+        servers=(*TELNET_PAIR, *MUD_PAIR),
+        params="broadcast",
+        extra=(
+            "wire_bytes_per_delivery",
+            "server_cpu_us_per_delivery",
+            "p99_ms",
+            "compressed_clients",
+        ),
     ),
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
@@ -720,7 +771,7 @@ def loadgen_command(
         "transport": scen.transport,
         "host": "127.0.0.1",
         "pid": srv.proc.pid,
-        "telnet": srv.spec.telnet,
+        "telnet": "mud" if srv.spec.client == "mud" else srv.spec.telnet,
         "timeout": 120,
         **params,
     }
