@@ -304,3 +304,23 @@ async def test_screen_reader_default_and_mtts_bit(start: Start) -> None:
     assert clients[1].screen_reader
     writer.close()
     second.close()
+
+
+async def test_a_late_dont_msdp_keeps_the_session_and_data_goes_by_gmcp(start: Start) -> None:
+    service, clients, _ = mud_service()
+    await start(service)
+    reader, writer = await open_raw(service)
+    inflate = await mudlet(reader, writer)
+    [client] = clients
+    writer.write(neg(DONT, t.MSDP))
+    assert await inflated(reader, inflate, neg(WONT, t.MSDP)) == neg(WONT, t.MSDP)
+    client.send_data("MSDP", {"HEALTH": 9})
+    expected = sb(t.GMCP, b'MSDP {"HEALTH":9}')  # MSDP over GMCP
+    assert await inflated(reader, inflate, expected) == expected
+    writer.write(neg(DONT, t.GMCP))
+    await inflated(reader, inflate, neg(WONT, t.GMCP))
+    assert not client.supports_data
+    client.send_data("MSDP", {"HEALTH": 8})  # nowhere to go: dropped
+    writer.write(b"still here\r\n")
+    assert await inflated(reader, inflate, b"echo: still here\r\n") == b"echo: still here\r\n"
+    writer.close()
