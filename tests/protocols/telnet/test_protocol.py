@@ -45,6 +45,7 @@ from hubbub.protocols.telnet import (
     TerminalType,
     Ttype,
     WindowSize,
+    default_options,
     escape,
 )
 
@@ -639,3 +640,25 @@ def test_two_peers_never_loop_and_agree(
     for option in range(256):
         assert a.local_enabled(option) == b.remote_enabled(option)
         assert a.remote_enabled(option) == b.local_enabled(option)
+
+
+_EVERY_OPTION = sorted(default_options().by_code)
+
+
+@pytest.mark.parametrize("option", _EVERY_OPTION)
+def test_oversize_subnegotiation_of_every_option_is_dropped_whole(option: int) -> None:
+    proto = TelnetProtocol(default_options(), max_subnegotiation=64)
+    out, events, replies = feed(proto, b"a" + sb(option, b"\x00" + b"x" * 200) + b"b")
+    assert (out, replies) == (b"ab", b"")
+    [error] = events
+    assert isinstance(error, ProtocolError) and "exceeded" in error.message
+
+
+@pytest.mark.parametrize("option", _EVERY_OPTION)
+def test_truncated_subnegotiation_of_every_option_is_an_error(option: int) -> None:
+    """An SB cut short by another command: an error, and the command still counts."""
+    proto = TelnetProtocol(default_options())
+    out, events, _ = feed(proto, b"a" + bytes((IAC, SB, option, 0, 1)) + bytes((IAC, NOP)) + b"b")
+    assert out == b"ab"
+    assert isinstance(events[0], ProtocolError) and "unterminated" in events[0].message
+    assert events[1:] == [Command(NOP)]
