@@ -267,6 +267,15 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             + throttled(results, on, off)
             + (f" (skipped: {why})" if why else ""),
         )
+    for loop, rounds_ in results.timers.items():
+        count = rounds_[0]["timers"]
+        pct = statistics.median(r["cpu_pct"] for r in rounds_)
+        per = statistics.median(r["us_per_tick"] for r in rounds_)
+        check(
+            f"Timers: 10,000 active every(1) timers ≤ 5% of a core ({loop})",
+            pct <= 5.0 if count == 10_000 else None,
+            f"{pct:.1f}% of a core with {count:,} timers, {per:.1f} \u00b5s/tick",
+        )
     for plain in ("hubbub-telnet", "hubbub-telnet-uvloop"):
         mud = plain.replace("hubbub-telnet", "hubbub-telnet-mud")
         cpu_ratio(

@@ -404,7 +404,9 @@ SCENARIOS[-1:-1] = [
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
 SCENARIO = {s.name: s for s in SCENARIOS}
-ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch"]
+ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers"]
+#: The timers scenario: this many every(1) timers (fewer in a smoke run).
+TIMERS = 10_000
 
 DISPATCH_TARGETS = [("hubbub", "dev"), ("circuits", "peers"), ("mara", "peers")]
 
@@ -694,6 +696,9 @@ class Results:
     stop_notes: dict[str, str] = field(default_factory=dict)
     dispatch: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     dispatch_errors: dict[str, str] = field(default_factory=dict)
+    # timers[loop] -> list of bench/timers.py results (one per round)
+    timers: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    timers_errors: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     servers: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -906,6 +911,26 @@ def run_dispatch(
             log(f"  [dispatch r{rnd + 1}/{rounds}] {target:10s} best {best:,.0f}/s")
 
 
+def run_timers(results: Results, rounds: int, smoke: bool, log: Any) -> None:
+    """bench/timers.py once per round and loop, pinned to the server CPU."""
+    env = dict(os.environ)
+    env["BENCH_CPU"] = str(SERVER_CPU)
+    count, duration = (1000, 0.5) if smoke else (TIMERS, 3.0)
+    for rnd in range(rounds):
+        for loop in ("asyncio", "uvloop"):
+            cmd = [python_for("dev"), str(BENCH / "timers.py"), "--loop", loop]
+            cmd += ["--timers", str(count), "--duration", str(duration)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                results.timers_errors[loop] = tail[0]
+                log(f"  [timers r{rnd + 1}/{rounds}] {loop:8s} FAILED: {tail[0]}")
+                continue
+            res = json.loads(proc.stdout)
+            results.timers.setdefault(loop, []).append(res)
+            log(f"  [timers r{rnd + 1}/{rounds}] {loop:8s} {res['cpu_pct']:.1f}% of a core")
+
+
 def median_of(samples: list[dict[str, Any]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
@@ -1043,6 +1068,8 @@ def main(argv: list[str] | None = None) -> int:
         if not hub_ok:
             results.dispatch_errors["hubbub"] = "hubbub not importable"
         run_dispatch(results, targets, rounds, smoke, log)
+    if "timers" in scenarios:
+        run_timers(results, rounds, smoke, log)
 
     results.elapsed_s = time.monotonic() - start
     from bench.report import summary_lines, write_outputs
@@ -1069,6 +1096,8 @@ def main(argv: list[str] | None = None) -> int:
                 missing.append(f"{scen}/{s.name}: {why}")
     if "dispatch" in scenarios and not results.dispatch.get("hubbub"):
         missing.append(f"dispatch/hubbub: {results.dispatch_errors.get('hubbub', 'no numbers')}")
+    if "timers" in scenarios and not results.timers:
+        missing.append(f"timers: {results.timers_errors or 'no numbers'}")
     if missing:
         log("FAILED: no numbers for " + "; ".join(missing))
         return 1

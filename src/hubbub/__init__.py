@@ -22,6 +22,7 @@ from .handler import Handler
 from .server import Remote, Server
 from .service import Service
 from .settings import Settings
+from .timers import Timer
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "TLSError",
+    "Timer",
     "Unreachable",
     "__version__",
     "events",

@@ -145,6 +145,22 @@ def _describe(handler: Any) -> str:
     return getattr(handler, "__qualname__", None) or repr(handler)
 
 
+def _callable(handler: Any) -> Callable[[Any], Any]:
+    """What runs for ``handler``: itself, or a ``Handler`` class's runner."""
+    if isinstance(handler, type):
+        if not issubclass(handler, Handler):
+            raise TypeError(f"{_describe(handler)} is a class but not a hubbub.Handler")
+        return handler.run_async if handler.is_async() else handler.run
+    if callable(handler):
+        if inspect.isasyncgenfunction(handler):
+            raise TypeError(
+                f"{_describe(handler)} is an async generator; use a generator "
+                "(data = yield) or async def with await client.read()"
+            )
+        return handler  # type: ignore[no-any-return]
+    raise TypeError(f"handler must be callable, not {handler!r}")
+
+
 def _check_filters(event_class: type[Event], handler: Any, filters: dict[str, Any]) -> None:
     """A filter on an attribute hubbub's own events never have is a typo: refuse it."""
     if not filters or not event_class.__module__.startswith("hubbub."):
@@ -180,25 +196,20 @@ class Dispatcher:
         if not (isinstance(event_class, type) and issubclass(event_class, Event)):
             raise TypeError(f"listen() needs an Event subclass, not {event_class!r}")
         _check_filters(event_class, handler, filters)
-        call: Callable[[Any], Any]
-        if isinstance(handler, type):
-            if not issubclass(handler, Handler):
-                raise TypeError(f"{_describe(handler)} is a class but not a hubbub.Handler")
-            call = handler.run_async if handler.is_async() else handler.run
-        elif callable(handler):
-            if inspect.isasyncgenfunction(handler):
-                raise TypeError(
-                    f"{_describe(handler)} is an async generator; use a generator "
-                    "(data = yield) or async def with await client.read()"
-                )
-            call = handler
-        else:
-            raise TypeError(f"handler must be callable, not {handler!r}")
+        call = _callable(handler)
         self._seq += 1
         binding: Binding = (call, tuple(filters.items()) or None, handler)
         self._bound.setdefault(event_class, []).append((self._seq, binding))
         self._chains.clear()
         return handler
+
+    def chain_of(self, handler: Any) -> tuple[Binding, ...]:
+        """A chain of ``handler`` alone, for :meth:`run_chain` (a timer's own handler)."""
+        return ((_callable(handler), None, handler),)
+
+    def run_chain(self, event: Event, chain: tuple[Binding, ...]) -> None:
+        """Run ``chain`` for ``event`` as :meth:`trigger` runs a listened one."""
+        self._run(event, chain, 0, None, None)
 
     def unlisten(self, event_class: type[Event], handler: Any) -> None:
         bound = self._bound.get(event_class, [])

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .server import Remote as Remote_
     from .server import Server as Server_
     from .service import Service as Service_
+    from .timers import Timer as Timer_
 
 __all__ = [
     "Blocked",
@@ -47,6 +48,7 @@ __all__ = [
     "Service",
     "Telnet",
     "TerminalType",
+    "Tick",
     "Unreachable",
     "WindowSize",
 ]
@@ -394,3 +396,16 @@ class ConnectionError(Event):  # the contract's name (see above)
     client: Client_
     server: Server_
     error: BaseException
+
+
+class Tick(Event):
+    """A timer fired (timer, service): the event its handler gets.
+
+    Not a ``Service`` event, so handlers of the lifecycle never see ticks.
+    ``timer`` is the :class:`~hubbub.timers.Timer` (``timer.cancel()`` from
+    inside its own handler stops it).
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("timer", "service")
+    timer: Timer_
+    service: Service_

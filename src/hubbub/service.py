@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar, overload
 
 from . import events
@@ -22,6 +23,7 @@ from .groups import GroupIndex
 from .outbound import Backoff, Outbound
 from .server import Server, format_address
 from .settings import Settings
+from .timers import Timer, Timers, check_seconds, unix_time
 from .transports import open_listener
 from .transports.base import WriteBatch
 
@@ -127,6 +129,7 @@ class Service:
         self.outbound = ClientSet(self._outbound.links)
         # The address rules and Connecting handlers (see admission.py).
         self._admission = Admission(self, self.dispatcher, self._welcome)
+        self._timers = Timers(self)
 
     # --- handlers -------------------------------------------------------------
 
@@ -244,6 +247,102 @@ class Service:
             if data is None:
                 data = prepared[key] = connection.prepare(text)
             connection.send_prepared(data)
+
+    # --- timers ---------------------------------------------------------------------
+
+    @overload
+    def every(
+        self,
+        seconds: float | None = None,
+        handler: None = None,
+        *,
+        jitter: float = 0.0,
+        random: tuple[float, float] | None = None,
+    ) -> Callable[[Any], Timer]: ...
+
+    @overload
+    def every(
+        self,
+        seconds: float | None,
+        handler: Any,
+        *,
+        jitter: float = 0.0,
+        random: tuple[float, float] | None = None,
+    ) -> Timer: ...
+
+    @overload
+    def every(
+        self, *, handler: Any, jitter: float = 0.0, random: tuple[float, float] | None = None
+    ) -> Timer: ...
+
+    def every(
+        self,
+        seconds: float | None = None,
+        handler: Any = None,
+        *,
+        jitter: float = 0.0,
+        random: tuple[float, float] | None = None,
+    ) -> Timer | Callable[[Any], Timer]:
+        """Run ``handler`` every ``seconds`` (or a random time in ``random=(lo, hi)`` each
+        time), first ``seconds`` after the service starts; ``jitter`` adds up to that
+        many seconds to each tick. Returns the :class:`Timer` (as a decorator too)."""
+        between: tuple[float, float] | None = None
+        if random is not None:
+            if seconds is not None:
+                raise TypeError("every() takes seconds or random=(lo, hi), not both")
+            lo, hi = (check_seconds("every(random=…)", v, allow_zero=False) for v in random)
+            if lo > hi:
+                raise ValueError(f"every(random=(lo, hi)) needs lo <= hi, not {random!r}")
+            between = (lo, hi)
+        elif seconds is None:
+            raise TypeError("every() needs seconds, or random=(lo, hi)")
+        period = None if seconds is None else check_seconds("every()", seconds, allow_zero=False)
+        jitter = check_seconds("jitter", jitter)
+        return self._timer(
+            handler,
+            lambda h: Timer(
+                self._timers,
+                h,
+                period=period if between is None else sum(between) / 2,
+                delay=period or 0.0,
+                jitter=jitter,
+                between=between,
+            ),
+        )
+
+    @overload
+    def after(self, seconds: float, handler: None = None) -> Callable[[Any], Timer]: ...
+
+    @overload
+    def after(self, seconds: float, handler: Any) -> Timer: ...
+
+    def after(self, seconds: float, handler: Any = None) -> Timer | Callable[[Any], Timer]:
+        """Run ``handler`` once, ``seconds`` from now (or from the start). Returns the Timer."""
+        delay = check_seconds("after()", seconds)
+        return self._timer(handler, lambda h: Timer(self._timers, h, delay=delay))
+
+    @overload
+    def at(self, when: datetime | float, handler: None = None) -> Callable[[Any], Timer]: ...
+
+    @overload
+    def at(self, when: datetime | float, handler: Any) -> Timer: ...
+
+    def at(
+        self, when: datetime | float, handler: Any = None
+    ) -> Timer | Callable[[Any], Timer]:
+        """Run ``handler`` once at ``when`` (a datetime, aware or local; or a Unix time).
+        A time already past fires at once. Returns the Timer."""
+        moment = unix_time(when)
+        return self._timer(handler, lambda h: Timer(self._timers, h, when=moment))
+
+    def _timer(self, handler: Any, make: Callable[[Any], Timer]) -> Timer | Callable[[Any], Timer]:
+        if handler is not None:
+            return self._timers.add(make(handler))
+
+        def decorate(func: Any) -> Timer:
+            return self._timers.add(make(func))
+
+        return decorate
 
     async def connect(
         self,
@@ -407,6 +506,7 @@ class Service:
         self._started_at = time.time()
         loop = asyncio.get_running_loop()
         log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
+        self._timers.start()
         await self.trigger(events.PostStart(service=self))
 
     async def _open(self, server: Server) -> None:
@@ -458,6 +558,7 @@ class Service:
             await asyncio.sleep(0.01)
         self._state = "stopping"
         timeout = self.settings.close_timeout
+        self._timers.stop()
         try:
             self._stage = "PreStop handlers"
             await self._bounded([self.trigger(events.PreStop(service=self))], "PreStop handlers")
