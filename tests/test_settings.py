@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "keepalive": 30.0,
     "mssp": {},
     "mccp": True,
+    "storage": "sqlite:///hubbub.db",
+    "storage_flush": 0.1,
     "idle_timeout": 0.0,
     "prompt_mark": "auto",
     "screen_reader_default": False,

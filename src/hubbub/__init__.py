@@ -11,9 +11,11 @@ from . import events
 from .client import Client
 from .errors import (
     Disconnected,
+    Exists,
     HubbubError,
     ListenError,
     SettingsError,
+    StoreError,
     TLSError,
     Unreachable,
 )
@@ -22,6 +24,7 @@ from .handler import Handler
 from .server import Remote, Server
 from .service import Service
 from .settings import Settings
+from .stores import Store, session
 from .timers import Timer
 
 __version__ = "0.1.0"
@@ -30,6 +33,7 @@ __all__ = [
     "Client",
     "Disconnected",
     "Event",
+    "Exists",
     "Handler",
     "HubbubError",
     "ListenError",
@@ -38,9 +42,12 @@ __all__ = [
     "Service",
     "Settings",
     "SettingsError",
+    "Store",
+    "StoreError",
     "TLSError",
     "Timer",
     "Unreachable",
     "__version__",
     "events",
+    "session",
 ]

@@ -49,3 +49,15 @@ class Unreachable(HubbubError, ConnectionError):
         self.host = host
         self.port = port
         self.reason = reason
+
+
+class Exists(HubbubError, KeyError):
+    """``Store.create(key)`` found a record with that key already."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "a record with that key exists"
+
+
+class StoreError(HubbubError):
+    """The storage cannot be used: a file that is locked, read-only or not a database,
+    a URL that names no backend. The message names the file or URL."""

@@ -23,6 +23,7 @@ from .groups import GroupIndex
 from .outbound import Backoff, Outbound
 from .server import Server, format_address
 from .settings import Settings
+from .stores import storage
 from .timers import Timer, Timers, check_seconds, unix_time
 from .transports import open_listener
 from .transports.base import WriteBatch
@@ -491,6 +492,8 @@ class Service:
         try:
             self._capacity = connection_capacity(self.settings.max_connections)
             self._admission.configure(self.settings)
+            storage.configure(self.settings.storage, self.settings.storage_flush)
+            storage.check()  # an existing store file that cannot be used stops the start
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
             await self.trigger(events.PreStart(service=self))
             for server in self.servers:
@@ -596,6 +599,7 @@ class Service:
             self._stage = "PostStop handlers"
             await self._bounded([self.trigger(events.PostStop(service=self))], "PostStop handlers")
         finally:
+            self._write_stores()
             self._state = "stopped"
             self._stopping = None
             self._emptied = None
@@ -603,6 +607,17 @@ class Service:
             assert self._stopped is not None
             self._stopped.set()
             log.info("stopped")
+
+    def _write_stores(self) -> None:
+        """At stop: everything saved is made durable, whatever else went wrong."""
+        try:
+            storage.flush_now()
+        except Exception:
+            log.exception("saving the stores at stop failed (%s)", storage.url)
+
+    async def flush_stores(self) -> None:
+        """Wait until every record saved so far is durable."""
+        await storage.flush()
 
     def _live(self) -> list[Client]:
         """Every connected client, outbound links included: what a stop closes."""

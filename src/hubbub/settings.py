@@ -200,6 +200,12 @@ def _origins(value: Any, text: bool) -> list[str]:
     return origins
 
 
+def _storage(value: Any, text: bool) -> str:
+    if not isinstance(value, str) or not value.startswith(("sqlite://", "memory://", "redis://")):
+        raise ValueError(f"{value!r} is not sqlite:///path, memory:// or redis://host:port/db")
+    return value
+
+
 def _mssp(value: Any, text: bool) -> dict[str, Any]:
     """MSSP variables: names to a text, a whole number, or a list of them (TOML: a table)."""
     if text and isinstance(value, str):
@@ -263,6 +269,16 @@ FIELDS: dict[str, _Field] = {
     "loop": _Field("auto", _choice("auto", "asyncio", "uvloop"), "event loop used by run()"),
     "close_timeout": _Field(
         5.0, _seconds, "seconds to flush a closing client, and to wait for handlers at stop"
+    ),
+    # stores
+    "storage": _Field(
+        "sqlite:///hubbub.db",
+        _storage,
+        "where stores keep records: sqlite:///path (relative; //// for absolute), memory://, "
+        "redis://host:port/db",
+    ),
+    "storage_flush": _Field(
+        0.1, _seconds, "seconds within which a saved record is written (write-behind)"
     ),
     # keepalive and idle
     "keepalive": _Field(
@@ -347,6 +363,8 @@ class Settings:
     # telnet
     mssp: dict[str, Any]
     mccp: bool
+    storage: str
+    storage_flush: float
     prompt_mark: str
     screen_reader_default: bool
     # WebSocket
