@@ -267,6 +267,26 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             + throttled(results, on, off)
             + (f" (skipped: {why})" if why else ""),
         )
+    if results.stores:
+        full = results.stores[0]["records"] == 100_000
+        load = statistics.median(r["load_s"] for r in results.stores)
+        get = statistics.median(r["get_per_s"] for r in results.stores)
+        save = statistics.median(r["save_per_s"] for r in results.stores)
+        check(
+            "Stores: get of a loaded record ≥ 1,000,000/s",
+            get >= 1e6 if full else None,
+            f"{get:,.0f}/s",
+        )
+        check(
+            "Stores: save (write-behind, flushes running) ≥ 200,000/s",
+            save >= 2e5 if full else None,
+            f"{save:,.0f}/s",
+        )
+        check(
+            "Stores: 100,000 SQLite records loaded in under 1 s",
+            load < 1.0 if full else None,
+            f"{load:.2f} s for {results.stores[0]['records']:,} records",
+        )
     for loop, rounds_ in results.timers.items():
         count = rounds_[0]["timers"]
         pct = statistics.median(r["cpu_pct"] for r in rounds_)

@@ -404,7 +404,7 @@ SCENARIOS[-1:-1] = [
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
 SCENARIO = {s.name: s for s in SCENARIOS}
-ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers"]
+ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers", "stores"]
 #: The timers scenario: this many every(1) timers (fewer in a smoke run).
 TIMERS = 10_000
 
@@ -699,6 +699,9 @@ class Results:
     # timers[loop] -> list of bench/timers.py results (one per round)
     timers: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     timers_errors: dict[str, str] = field(default_factory=dict)
+    # stores -> list of bench/stores.py results (one per round)
+    stores: list[dict[str, float]] = field(default_factory=list)
+    stores_errors: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     servers: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -931,6 +934,28 @@ def run_timers(results: Results, rounds: int, smoke: bool, log: Any) -> None:
             log(f"  [timers r{rnd + 1}/{rounds}] {loop:8s} {res['cpu_pct']:.1f}% of a core")
 
 
+def run_stores(results: Results, rounds: int, smoke: bool, log: Any) -> None:
+    """bench/stores.py once per round, pinned to the server CPU."""
+    env = dict(os.environ)
+    env["BENCH_CPU"] = str(SERVER_CPU)
+    records, duration = (5000, 0.3) if smoke else (100_000, 2.0)
+    for rnd in range(rounds):
+        cmd = [python_for("dev"), str(BENCH / "stores.py")]
+        cmd += ["--records", str(records), "--duration", str(duration)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+            results.stores_errors.append(tail[0])
+            log(f"  [stores r{rnd + 1}/{rounds}] FAILED: {tail[0]}")
+            continue
+        res = json.loads(proc.stdout)
+        results.stores.append(res)
+        log(
+            f"  [stores r{rnd + 1}/{rounds}] load {res['load_s']:.2f} s, "
+            f"get {res['get_per_s']:,.0f}/s, save {res['save_per_s']:,.0f}/s"
+        )
+
+
 def median_of(samples: list[dict[str, Any]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
@@ -1070,6 +1095,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dispatch(results, targets, rounds, smoke, log)
     if "timers" in scenarios:
         run_timers(results, rounds, smoke, log)
+    if "stores" in scenarios:
+        run_stores(results, rounds, smoke, log)
 
     results.elapsed_s = time.monotonic() - start
     from bench.report import summary_lines, write_outputs
@@ -1096,6 +1123,8 @@ def main(argv: list[str] | None = None) -> int:
                 missing.append(f"{scen}/{s.name}: {why}")
     if "dispatch" in scenarios and not results.dispatch.get("hubbub"):
         missing.append(f"dispatch/hubbub: {results.dispatch_errors.get('hubbub', 'no numbers')}")
+    if "stores" in scenarios and not results.stores:
+        missing.append(f"stores: {results.stores_errors or 'no numbers'}")
     if "timers" in scenarios and not results.timers:
         missing.append(f"timers: {results.timers_errors or 'no numbers'}")
     if missing:
