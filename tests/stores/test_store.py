@@ -165,3 +165,10 @@ def test_a_bad_storage_url_is_a_clear_error(use_storage: Use) -> None:
         Account.get("x")
     with pytest.raises(hubbub.SettingsError):
         hubbub.Service(storage="postgres://x")
+
+
+def test_a_field_cannot_hide_a_method() -> None:
+    with pytest.raises(TypeError, match="cannot be named 'save'"):
+
+        class Bad(hubbub.Store):
+            save: int = 0  # type: ignore[assignment]

@@ -233,6 +233,8 @@ class Store:
             for name, hint in inspect.get_annotations(klass).items():
                 if name.startswith("_") or name == "key" or _is_classvar(hint):
                     continue
+                if name in _RESERVED:
+                    raise TypeError(f"{cls.__name__}.{name}: a field cannot be named {name!r}")
                 default = klass.__dict__.get(name)
                 if isinstance(default, _Session):
                     sessions.add(name)
@@ -337,6 +339,12 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key!r}>"
+
+
+#: Names a field cannot take: the record's own methods.
+_RESERVED = frozenset(
+    name for name in dir(Store) if not name.startswith("_") and name != "key"
+)
 
 
 def _is_json(value: Any) -> bool:
