@@ -110,7 +110,7 @@ async def test_help_and_permissions(player: tuple[hubbub.Service, AsyncTestClien
 
 
 def test_registration_mistakes() -> None:
-    service, commands = game()
+    _service, commands = game()
     with pytest.raises(ValueError, match="already the command"):
         commands.command("speak", print, aliases=["'"])
     with pytest.raises(ValueError, match="one word"):
