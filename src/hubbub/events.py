@@ -37,6 +37,8 @@ __all__ = [
     "Idle",
     "ListenStart",
     "ListenStop",
+    "Login",
+    "Logout",
     "PostRestart",
     "PostStart",
     "PostStop",
@@ -409,3 +411,25 @@ class Tick(Event):
     fields: ClassVar[tuple[str, ...]] = ("timer", "service")
     timer: Timer_
     service: Service_
+
+
+class Login(Event):
+    """A client logged in to an account (client, server, account: its key).
+
+    Raised by :mod:`hubbub.contrib.accounts`; not a ``Client`` event.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ("client", "server", "account")
+    client: Client_
+    server: Server_
+    account: str
+
+
+class Logout(Event):
+    """A logged-in client left or was taken over (client, server, account, reason)."""
+
+    fields: ClassVar[tuple[str, ...]] = ("client", "server", "account", "reason")
+    client: Client_
+    server: Server_
+    account: str
+    reason: str

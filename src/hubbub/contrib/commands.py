@@ -139,6 +139,10 @@ class Commands:
             return matches[0]
         return matches or None
 
+    def is_command(self, word: str) -> bool:
+        """Whether ``word`` is a command's name or alias (for anyone)."""
+        return _fold(word) in self._words
+
     def dispatch(self, event: events.Receive) -> Any:
         """The ``Receive`` handler: route the line to its command."""
         line = event.data
