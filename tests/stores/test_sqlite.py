@@ -155,7 +155,9 @@ def test_kill_9_during_a_burst_of_saves_loses_at_most_storage_flush(
     assert child.stdout is not None
     marks: list[tuple[int, float]] = []
     started = time.monotonic()
-    while time.monotonic() - started < 1.5:
+    # Saving for 0.8 s of its own time (however slowly it started), then the kill.
+    while not marks or marks[-1][1] - marks[0][1] < 0.8:
+        assert time.monotonic() - started < 30, "the saver is too slow to test with"
         line = child.stdout.readline()
         if not line:
             break

@@ -11,9 +11,10 @@ A store is one *kind* of record keyed by a string. The first use of a kind
 loads all of its records (one query), so reads are dictionary lookups and
 never wait. ``save()`` checks the record is JSON at once (naming the field
 that is not) and queues it; the queue is written in one transaction every
-``storage_flush`` seconds, off the event loop, and at once when the service
-stops. The backend comes from the ``storage`` setting: ``sqlite:///path``
-(the default, ``sqlite:///hubbub.db``), ``memory://``, or ``redis://``.
+``storage_flush`` seconds (SQLite on the loop, a millisecond or two per
+batch; Redis from a worker thread), and at once when the service stops.
+The backend comes from the ``storage`` setting: ``sqlite:///path`` (the
+default, ``sqlite:///hubbub.db``), ``memory://``, or ``redis://``.
 """
 
 from __future__ import annotations
@@ -148,22 +149,25 @@ class Storage:
     def _start_flush(self) -> None:
         self._timer = None
         if self._flushing is None and self._dirty:
-            self._flushing = asyncio.get_running_loop().create_task(self._flush_loop())
+            self._flushing = asyncio.get_running_loop().create_task(self._flush_once())
 
-    async def _flush_loop(self) -> None:
+    async def _flush_once(self) -> None:
+        """Write what is queued; what is saved meanwhile waits for the next turn."""
+        delay = self.flush_seconds
         try:
-            while self._dirty:
-                changes = self._take()
-                try:
-                    await asyncio.to_thread(self.backend.write, changes)
-                except Exception as error:  # the disk is full, the file went away…
-                    self._requeue(changes)
-                    self._errors.log(
-                        log, logging.ERROR, "saving to %s failed (%s); will retry", self.url, error
-                    )
-                    await asyncio.sleep(max(self.flush_seconds, 1.0))
+            changes = self._take()
+            try:
+                await self._write(changes)
+            except Exception as error:  # the disk is full, Redis went away…
+                self._requeue(changes)
+                delay = max(delay, 1.0)
+                self._errors.log(
+                    log, logging.ERROR, "saving to %s failed (%s); will retry", self.url, error
+                )
         finally:
             self._flushing = None
+        if self._dirty and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _requeue(self, changes: list[Change]) -> None:
         """Put back what failed to write, unless a newer change replaced it meanwhile."""
@@ -180,10 +184,18 @@ class Storage:
         if self._dirty:
             changes = self._take()
             try:
-                await asyncio.to_thread(self.backend.write, changes)
+                await self._write(changes)
             except Exception:
                 self._requeue(changes)
                 raise
+
+    async def _write(self, changes: list[Change]) -> None:
+        backend = self.backend
+        if backend.threaded:
+            await asyncio.to_thread(backend.write, changes)
+        else:
+            backend.write(changes)
+            await asyncio.sleep(0)  # one write per loop turn, however much is saved
 
     def flush_now(self) -> None:
         """Write everything queued, blocking (no event loop, or the process is ending)."""

@@ -20,13 +20,18 @@ class Backend(Protocol):
 
     #: The URL it was opened from (for log lines and errors).
     url: str
+    #: True when a write waits on the network (Redis): it runs in a worker thread.
+    #: A local file's batch is written on the event loop, in a millisecond or two:
+    #: in a thread, SQLite would take the GIL back once per row, and behind a busy
+    #: loop each of those waits out the interpreter's switch interval.
+    threaded: bool
 
     def load(self, kind: str) -> dict[str, str]:
         """Every record of ``kind``: key to JSON text (synchronous: runs once per kind)."""
         ...
 
     def write(self, changes: list[Change]) -> None:
-        """Make ``changes`` durable, all or nothing (called off the event loop)."""
+        """Make ``changes`` durable, all or nothing."""
         ...
 
     def close(self) -> None:

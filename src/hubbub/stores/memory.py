@@ -10,6 +10,8 @@ __all__ = ["MemoryBackend"]
 class MemoryBackend:
     """A dict per kind; writes land at once and vanish with the process."""
 
+    threaded = False
+
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self.kinds: dict[str, dict[str, str]] = {}

@@ -25,6 +25,8 @@ PREFIX = "hubbub:"
 class RedisBackend:
     """A redis-py client; connections are made (and remade) as calls need them."""
 
+    threaded = True
+
     def __init__(self, url: str) -> None:
         self.url = url
         try:

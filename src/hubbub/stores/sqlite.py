@@ -34,6 +34,8 @@ def path_of(url: str) -> Path:
 class SqliteBackend:
     """One SQLite connection, used by one writer thread at a time (a lock)."""
 
+    threaded = False
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = path_of(url)
