@@ -7,7 +7,8 @@ accounts = Accounts(service, commands=commands)
 A player who connects is asked for a name. A known name asks for the
 password (typed hidden); a new one asks for a password twice and creates
 the account. Then ``client.account`` is the account's key (a string: the
-client's state stays plain data), ``client.roles`` its roles, and
+client's state stays plain data), ``client.name`` its name as spelled,
+``client.roles`` its roles, and
 ``events.Login`` fires; when the client leaves, ``events.Logout``.
 
 - Names are NFKC-normalised and compared case-folded (fullwidth ``Alice`` and
@@ -241,6 +242,7 @@ class Accounts:
         record.last_login = time.time()
         record.save()
         client.account = record.key
+        client.name = record.name
         client.roles = list(record.roles)
         self.online[record.key] = client
         client.write(f"{self.welcome} You are {record.name}.")

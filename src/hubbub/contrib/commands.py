@@ -86,6 +86,7 @@ class Commands:
         self._commands: dict[str, Command] = {}
         self._words: dict[str, Command] = {}  # names and aliases, folded
         self._marks: dict[str, Command] = {}  # punctuation aliases: no space needed
+        self._fallbacks: list[Callable[[events.Receive, str, str], bool]] = []
         if help_command:
             self.command("help", self._help, aliases=["?"], help="help [command]: what you can do")
         service.listen(events.Receive, self.dispatch)
@@ -139,6 +140,11 @@ class Commands:
             return matches[0]
         return matches or None
 
+    def fallback(self, func: Callable[[events.Receive, str, str], bool]) -> None:
+        """Ask ``func(event, word, args)`` about a word no command has, before saying it
+        is unknown (rooms use it for exit names); True means it was handled."""
+        self._fallbacks.append(func)
+
     def is_command(self, word: str) -> bool:
         """Whether ``word`` is a command's name or alias (for anyone)."""
         return _fold(word) in self._words
@@ -160,7 +166,8 @@ class Commands:
             args = args.strip()
         found = self.find(client, word)
         if found is None:
-            client.write(self.unknown.format(word=word[:40]))
+            if not any(func(event, _fold(word), args) for func in self._fallbacks):
+                client.write(self.unknown.format(word=word[:40]))
             return None
         if isinstance(found, list):
             names = ", ".join(cmd.name for cmd in found)
