@@ -127,3 +127,17 @@ async def test_markup_in_a_room_title_is_shown_as_typed(start: Start) -> None:
     await lines(alice, 3)
     rooms.enter(next(iter(service.clients)), "odd")
     assert await alice.read_line() == "{red}Odd{/}"
+
+
+async def test_an_exit_beats_a_command_prefix(start: Start) -> None:
+    """Found trying the talker: "u" went to "unban" (a prefix) instead of up."""
+    service, rooms = world()
+    rooms.commands.command("unbolt", lambda e, a: e.client.write("Unbolted."))
+    rooms.add("lobby", "The Lobby", "A quiet hall.", exits={"up": "garden"})
+    await start(service)
+    alice = await enter(service, "Alice")
+    await lines(alice, 3)
+    await alice.send("u")
+    assert await lines(alice, 3) == ["The Garden", "Roses everywhere.", "Exits: south."]
+    await alice.send("unb")  # no exit starts so: the command's prefix
+    assert await alice.read_line() == "Unbolted."

@@ -169,13 +169,15 @@ class Accounts:
                 return record
         return None
 
-    async def _secret(self, client: Client, question: str) -> str:
+    async def _secret(self, client: Client, question: str, *, hide_after: bool = False) -> str:
+        """Ask with input hidden; ``hide_after`` keeps it hidden for a second question
+        (switching echo back and forth between two questions races some clients)."""
         client.echo = False
         try:
             client.prompt(question)
             return str(await client.read())
         finally:
-            if client.connected:
+            if client.connected and not hide_after:
                 client.echo = True
 
     async def _check_password(
@@ -210,11 +212,13 @@ class Accounts:
         answer = await self._ask_line(client, f"{name} is a new name. Create it? (yes/no) ")
         if not answer.lower().startswith("y"):
             return None
-        password = await self._secret(client, "Choose a password: ")
+        password = await self._secret(client, "Choose a password: ", hide_after=True)
         if not password:
+            client.echo = True
             client.write("A password cannot be empty.")
             return None
         if len(password) > MAX_PASSWORD:
+            client.echo = True
             client.write(f"A password is at most {MAX_PASSWORD} characters.")
             return None
         if await self._secret(client, "The same again: ") != password:

@@ -8,9 +8,10 @@ def say(event, text):
     event.client.write(f"You say: {text}")
 ```
 
-- The first word picks the command: its name, an alias, or a prefix of a
-  name that only one command has (``sc`` for ``score``); an ambiguous prefix
-  is answered with the candidates. An alias made of punctuation needs no
+- The first word picks the command: its name, an alias, then whatever a
+  :meth:`Commands.fallback` takes (a room's exit: ``u`` is up), then a prefix
+  of a name that only one command has (``sc`` for ``score``); an ambiguous
+  prefix is answered with the candidates. An alias made of punctuation needs no
   space (``'hello`` is ``say hello``).
 - The handler gets the event and the rest of the line (stripped); it may be
   a function, a generator (``answer = yield`` to ask something), an
@@ -164,10 +165,16 @@ class Commands:
         else:
             word, _, args = line.partition(" ")
             args = args.strip()
-        found = self.find(client, word)
+        folded = _fold(word)
+        exact = self._words.get(folded)
+        # A word no command has: an exit's name ("u" is up before it is unban)…
+        if (exact is None or exact not in self.usable(client)) and any(
+            func(event, folded, args) for func in self._fallbacks
+        ):
+            return None
+        found = self.find(client, word)  # …then a prefix of a command
         if found is None:
-            if not any(func(event, _fold(word), args) for func in self._fallbacks):
-                client.write(self.unknown.format(word=word[:40]))
+            client.write(self.unknown.format(word=word[:40]))
             return None
         if isinstance(found, list):
             names = ", ".join(cmd.name for cmd in found)

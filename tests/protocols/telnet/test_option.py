@@ -247,3 +247,34 @@ def test_restored_machine_behaves_identically(
     for step in after:
         assert apply(restored, step) == apply(proto, step)
     assert restored.snapshot() == proto.snapshot()
+
+
+def test_our_wont_takes_effect_at_once_for_clients_that_never_acknowledge_it() -> None:
+    """TinTin++ answers our WONT ECHO with nothing (it logs "DONT ECHO (SKIPPED)"):
+    hiding input again right after must still send WILL ECHO."""
+    proto = TelnetProtocol(OptionSet([Echo()]))
+    proto.request_local(ECHO, True)
+    assert proto.data_to_send() == neg(WILL, ECHO)
+    feed(proto, neg(DO, ECHO))
+    proto.request_local(ECHO, False)
+    assert proto.data_to_send() == neg(WONT, ECHO)
+    assert not proto.local_enabled(ECHO)
+    proto.request_local(ECHO, True)  # no DONT came: asked again at once
+    assert proto.data_to_send() == neg(WILL, ECHO)
+    feed(proto, neg(DO, ECHO))
+    assert proto.local_enabled(ECHO)
+
+
+def test_a_late_acknowledgement_still_ends_in_agreement() -> None:
+    """A client that does acknowledge: WONT, WILL out; DONT (the late ack) then DO in."""
+    proto = TelnetProtocol(OptionSet([Echo()]))
+    proto.request_local(ECHO, True)
+    feed(proto, neg(DO, ECHO))
+    proto.data_to_send()
+    proto.request_local(ECHO, False)
+    proto.request_local(ECHO, True)
+    assert proto.data_to_send() == neg(WONT, ECHO) + neg(WILL, ECHO)
+    _, _, replies = feed(proto, neg(DONT, ECHO) + neg(DO, ECHO))
+    assert replies == neg(WILL, ECHO)  # one more WILL, which the client ignores
+    assert proto.local_enabled(ECHO)
+    assert feed(proto, neg(DO, ECHO)) == (b"", [], b"")  # no loop

@@ -562,7 +562,12 @@ class TelnetProtocol:
                 self._queue(side, option, False)
         elif state == _YES:
             self._reply(side[4], option)
-            self._set(side, option, _WANTNO)
+            # Our WONT cannot be refused, and several MUD clients (TinTin++
+            # among them) never acknowledge it with DONT: waiting for that in
+            # WANTNO would swallow our next WILL (a second password prompt
+            # would echo). So our side is off at once; a late DONT finds it
+            # off and is ignored. The peer's side keeps the full Q method.
+            self._set(side, option, _NO if side is _LOCAL else _WANTNO)
         elif state == _WANTYES and not queued:
             self._queue(side, option, True)
         elif state == _WANTNO and queued:
