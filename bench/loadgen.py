@@ -130,6 +130,7 @@ class Client(asyncio.Protocol):
         self.mud = telnet == "mud"
         self.ttype_asked = 0
         self.inflate: Any = None
+        self.half_closed = False  # write_eof() was called: nothing more may be sent
         self.iac_tail = b""
         self.transport: asyncio.Transport | None = None
         self.received = 0
@@ -230,7 +231,7 @@ class Client(asyncio.Protocol):
                 i = end + 2
             else:
                 i = j + 2
-        if replies and self.transport is not None:
+        if replies and self.transport is not None and not self.half_closed:
             self.transport.write(bytes(replies))
         return bytes(out)
 
@@ -621,6 +622,7 @@ async def come_and_go(cmd: dict[str, Any]) -> None:
         (client,), _ = await open_many(lambda: Client(stats, cmd["telnet"]), cmd, 1)
         if client.transport is not None:
             if client.transport.can_write_eof():
+                client.half_closed = True
                 client.transport.write_eof()
             else:  # TLS cannot half-close: close_notify, then the end of the stream
                 client.transport.close()
