@@ -52,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "log_level": "INFO",
     "loop": "auto",
     "close_timeout": 5.0,
+    "restart_timeout": 30.0,
+    "pid_file": "",
     # UDP
     "max_datagram_size": 8192,
     "line_editing": True,

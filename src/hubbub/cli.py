@@ -1,4 +1,5 @@
-"""The ``hubbub`` command: ``hubbub run PATH_OR_MODULE[:attr] [options]``.
+"""The ``hubbub`` command: ``hubbub run PATH_OR_MODULE[:attr] [options]`` and
+``hubbub restart --pid-file F``.
 
 Every expected failure (a missing file or attribute, a bad setting or URL, a
 port in use) is one line on stderr and a non-zero exit status; tracebacks
@@ -11,12 +12,15 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .errors import SettingsError
+from .restart.process import read_pid_file, report_failure
 from .service import Service, loading_app
 
 __all__ = ["load_service", "main"]
@@ -91,12 +95,62 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     run.add_argument("--config", metavar="FILE", help="TOML settings file")
     run.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR")
     run.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), help="event loop")
+    run.add_argument(
+        "--pid-file", metavar="FILE", help="write the live process's pid to FILE (for restart)"
+    )
+    restart = commands.add_parser(
+        "restart",
+        help="hot-restart a running service: nobody is disconnected",
+        allow_abbrev=False,
+    )
+    restart.add_argument("--pid-file", metavar="FILE", required=True, help="the service's pid file")
+    restart.add_argument(
+        "--timeout",
+        type=float,
+        default=40.0,
+        metavar="SECONDS",
+        help="how long to wait for the new process to take over (default 40)",
+    )
     return parser, run
+
+
+def restart_command(pid_file: str, timeout: float) -> int:
+    """Send SIGHUP to the process ``pid_file`` names; wait until a new one names itself there."""
+    try:
+        old = read_pid_file(pid_file)
+    except (OSError, ValueError) as exc:
+        print(f"hubbub: cannot read a pid from {pid_file}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        os.kill(old, signal.SIGHUP)
+    except OSError as exc:
+        print(f"hubbub: cannot signal process {old}: {exc.strerror}", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            new = read_pid_file(pid_file)
+        except (OSError, ValueError):
+            continue  # being replaced
+        if new != old:
+            print(f"hubbub: restarted: process {new} took over from {old}")
+            return 0
+    print(
+        f"hubbub: process {old} is still serving after {timeout:g}s; "
+        "the restart failed (its log says why)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser, run = _parser()
     args, extra = parser.parse_known_args(argv)
+    if args.command == "restart":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return restart_command(args.pid_file, args.timeout)
     if extra:
         # Reported by the subcommand's parser, whose usage names its options.
         run.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -108,13 +162,18 @@ def main(argv: list[str] | None = None) -> int:
             "listen": args.listen,
             "log_level": args.log_level,
             "loop": args.loop,
+            "pid_file": args.pid_file,
         }
         service.settings.update(
             "cli", {k: v for k, v in flags.items() if v is not None}, origin="command line"
         )
     except (AppError, SettingsError) as exc:
+        report_failure(exc)  # (when a restart started us: the old process says why)
         print(f"hubbub: {exc}", file=sys.stderr)
         return 2
+    except BaseException as exc:
+        report_failure(exc)
+        raise
     service.run()
     return 0
 

@@ -84,6 +84,29 @@ class Connection(Protocol):
     def start_tls(self) -> Awaitable[None]:
         """Upgrade the connection to TLS in place (STARTTLS)."""
 
+    # A restart (see hubbub.restart): hold, then freeze and hand over, or thaw.
+    @property
+    def drained(self) -> bool:
+        """True when no output waits to be handed to the operating system."""
+
+    def hold(self) -> None:
+        """Stop reading and send what is held: a restart is coming."""
+
+    def why_not_carried(self) -> str | None:
+        """Why this connection cannot cross to a new process (None: it can)."""
+
+    def fileno(self) -> int | None:
+        """The socket's descriptor, to hand over (None: there is none)."""
+
+    def freeze(self) -> dict[str, Any] | None:
+        """The client's state for the next process; nothing more happens here after it."""
+
+    def thaw(self) -> None:
+        """The restart was called off: serve the client again."""
+
+    def hand_over(self) -> None:
+        """The next process has the socket: let go of it without ``Disconnect``."""
+
 
 class InputQueue(Protocol):
     """What the dispatcher's per-client inbox offers :meth:`Client.read`."""

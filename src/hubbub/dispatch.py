@@ -28,7 +28,7 @@ from .events import Event, HandlerError, Receive
 from .handler import Handler
 from .log_limit import LogLimit
 
-__all__ = ["Dispatcher", "Inbox", "Suspension"]
+__all__ = ["Dispatcher", "Inbox", "Suspension", "handler_name"]
 
 log = logging.getLogger("hubbub.dispatch")
 
@@ -140,6 +140,27 @@ class Inbox:
             self.readers = deque()
         self.readers.append(reader)
 
+    def queued_input(self) -> list[Input]:
+        """Lines (or raw chunks) queued for this client, oldest first; events left out."""
+        return [item for item in self.items or () if not isinstance(item, Event)]
+
+    def running(self) -> tuple[Event, Any] | None:
+        """The event and handler of the oldest chain not finished for this client, if any.
+
+        What a restart re-runs in the new process: a generator or coroutine
+        cannot cross, so its chain starts again from that handler.
+        """
+        for susp in self.suspended or ():
+            if not susp.abandoned and susp.index:
+                return susp.event, susp.chain[susp.index - 1][2]
+        return None
+
+
+def handler_name(handler: Any) -> str:
+    """``module:qualname`` of a bound handler: how a restart finds it again."""
+    target = handler if hasattr(handler, "__qualname__") else type(handler)
+    return f"{getattr(target, '__module__', '?')}:{target.__qualname__}"
+
 
 def _describe(handler: Any) -> str:
     return getattr(handler, "__qualname__", None) or repr(handler)
@@ -210,6 +231,17 @@ class Dispatcher:
     def run_chain(self, event: Event, chain: tuple[Binding, ...]) -> None:
         """Run ``chain`` for ``event`` as :meth:`trigger` runs a listened one."""
         self._run(event, chain, 0, None, None)
+
+    def run_from(self, event: Event, name: str) -> bool:
+        """Run ``event``'s chain from the bound handler named ``name`` (see
+        :func:`handler_name`); False when no such handler is bound for it."""
+        chain = self.chain_for(type(event))
+        for i, (_, _, handler) in enumerate(chain):
+            if handler_name(handler) == name:
+                client = event.__dict__.get("client")
+                self._run(event, chain, i, getattr(client, "inbox", None), None)
+                return True
+        return False
 
     def unlisten(self, event_class: type[Event], handler: Any) -> None:
         bound = self._bound.get(event_class, [])

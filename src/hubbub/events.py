@@ -165,7 +165,12 @@ class PreRestart(Service):
 
 
 class PostRestart(Service):
-    """Service was restarted and has taken its clients back."""
+    """Service was restarted and has taken its clients back (crashed)."""
+
+    fields: ClassVar[tuple[str, ...]] = ("crashed",)
+    #: True when the old process died and a supervisor restarted the service
+    #: from its last checkpoint; False after a planned restart.
+    crashed: bool = False
 
 
 # --- listeners ----------------------------------------------------------------

@@ -170,6 +170,29 @@ class Waiting:
     def snapshot(self) -> dict[str, Any]:
         return {"kind": "waiting", "lines": {}, "transport": {}}
 
+    # A link waiting to be reopened has nothing to hand over at a restart.
+    @property
+    def drained(self) -> bool:
+        return True
+
+    def hold(self) -> None:
+        pass
+
+    def why_not_carried(self) -> str | None:
+        return "a link waiting to be reopened is opened again by the new process"
+
+    def fileno(self) -> int | None:
+        return None
+
+    def freeze(self) -> dict[str, Any] | None:
+        return None
+
+    def thaw(self) -> None:
+        pass
+
+    def hand_over(self) -> None:
+        pass
+
 
 class Outbound:
     """The service's outbound links (what :meth:`hubbub.Service.connect` delegates to)."""

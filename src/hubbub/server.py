@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 from .endpoints import Endpoint
@@ -43,6 +44,14 @@ class Server:
         self.address: tuple[Any, ...] | str | None = None
         #: The open listener while the service runs (the service's own).
         self.listener: Listener | None = None
+        #: Listening sockets an earlier process handed over at a restart: the
+        #: listener takes these instead of binding (see :meth:`take_inherited`).
+        self.inherited: list[socket.socket] | None = None
+
+    def take_inherited(self) -> list[socket.socket] | None:
+        """The sockets a restart handed over for this listener, once (None: bind anew)."""
+        sockets, self.inherited = self.inherited, None
+        return sockets
 
     # --- datagrams (udp:// listeners) ---------------------------------------------
 

@@ -21,6 +21,9 @@ from .errors import ListenError, SettingsError
 from .fd_limit import connection_capacity
 from .groups import GroupIndex
 from .outbound import Backoff, Outbound
+from .restart import Incoming, Outgoing
+from .restart.process import remove_pid_file, write_pid_file
+from .restart.state import resume
 from .server import Server, format_address
 from .settings import Settings
 from .stores import storage
@@ -131,6 +134,12 @@ class Service:
         # The address rules and Connecting handlers (see admission.py).
         self._admission = Admission(self, self.dispatcher, self._welcome)
         self._timers = Timers(self)
+        # Hot restart: the one in progress, whether run() started us (a restart
+        # starts the same command again), and what a predecessor handed over.
+        self._restarting: asyncio.Task[bool] | None = None
+        self._runs_command = False
+        self._incoming: Incoming | None = None
+        self.successor: int | None = None
 
     # --- handlers -------------------------------------------------------------
 
@@ -328,9 +337,7 @@ class Service:
     @overload
     def at(self, when: datetime | float, handler: Any) -> Timer: ...
 
-    def at(
-        self, when: datetime | float, handler: Any = None
-    ) -> Timer | Callable[[Any], Timer]:
+    def at(self, when: datetime | float, handler: Any = None) -> Timer | Callable[[Any], Timer]:
         """Run ``handler`` once at ``when`` (a datetime, aware or local; or a Unix time).
         A time already past fires at once. Returns the Timer."""
         moment = unix_time(when)
@@ -418,8 +425,14 @@ class Service:
         self.dispatcher.trigger(events.Connect(client=client, server=client.server))
         return None
 
-    def adopted(self, client: Client, replacing: Client | None) -> None:
-        """List a carried client (no ``Connect``), in place of ``replacing`` if given."""
+    def adopted(
+        self, client: Client, replacing: Client | None, state: dict[str, Any] | None = None
+    ) -> None:
+        """List a carried client (no ``Connect``), in place of ``replacing`` if given.
+
+        What a restart saved beyond the client's snapshot (input not yet
+        handled, the chain that was running) is put back from ``state``.
+        """
         if replacing is not None and self._clients.get(replacing.id) is replacing:
             del self._clients[replacing.id]
             self._admission.forget(replacing)
@@ -429,7 +442,9 @@ class Service:
         self._clients[client.id] = client
         self.groups.enrol(client)
         self._admission.carried(client)
-        log.info("%r carried on %s", client, client.server.name)
+        log.debug("%r carried on %s", client, client.server.name)
+        if state is not None and ("resume" in state or "input" in state):
+            resume(self.dispatcher, client, state, self.servers, self)
 
     def _turned_away(self, address: tuple[Any, ...]) -> None:
         self._refused += 1
@@ -451,6 +466,8 @@ class Service:
         When the connection failed (``error``), ``ConnectionError`` fires first.
         """
         client.connected = False
+        if self._state == "handed over":
+            return  # the next process serves it: no Disconnect here
         if client.server.outbound:
             if not self._outbound.disconnected(client, reason):
                 return
@@ -489,28 +506,48 @@ class Service:
         self._stopped = asyncio.Event()
         self._forced = asyncio.Event()
         logging.getLogger("hubbub").setLevel(self.settings.log_level)
+        incoming = None
         try:
             self._capacity = connection_capacity(self.settings.max_connections)
             self._admission.configure(self.settings)
             storage.configure(self.settings.storage, self.settings.storage_flush)
+            # Started by a restart: the old process hands its sockets over now.
+            incoming = Incoming.receive()
             storage.check()  # an existing store file that cannot be used stops the start
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
+            if incoming is not None:
+                incoming.assign(self.servers)
             await self.trigger(events.PreStart(service=self))
             for server in self.servers:
                 await self._open(server)
                 log.info("listening on %s (%s)", server.url, format_address(server.address))
                 await self.trigger(events.ListenStart(service=self, server=server))
-        except BaseException:
-            self._close_listeners()
+            if incoming is not None:
+                incoming.commit()  # the old process lets go: the clients are ours
+        except BaseException as exc:
+            if incoming is not None:
+                incoming.fail(exc)  # the old process serves on
+                self._hand_back_listeners()
+            else:
+                self._close_listeners()
             self._state = "stopped"
             self._stopped.set()
             raise
         self._state = "running"
-        self._started_at = time.time()
+        self._started_at = time.time() if incoming is None else incoming.started_at
         loop = asyncio.get_running_loop()
         log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
         self._timers.start()
+        if incoming is not None:
+            carried = await incoming.carry(self.servers)
+            log.info(
+                "took over %d client(s) %.0f ms after the restart was asked for",
+                carried,
+                (time.time() - incoming.requested) * 1000,
+            )
         await self.trigger(events.PostStart(service=self))
+        if incoming is not None:
+            await self.trigger(events.PostRestart(service=self, crashed=False))
 
     async def _open(self, server: Server) -> None:
         try:
@@ -529,6 +566,14 @@ class Service:
         for server in self.servers:
             if server.listener is not None:
                 server.listener.close()
+                server.listener = None
+
+    def _hand_back_listeners(self) -> None:
+        """A start after a restart failed: let go of the listeners without closing
+        their sockets for good (the old process still serves on them)."""
+        for server in self.servers:
+            if server.listener is not None:
+                server.listener.hand_over()
                 server.listener = None
 
     async def stop(self) -> None:
@@ -619,6 +664,55 @@ class Service:
         """Wait until every record saved so far is durable."""
         await storage.flush()
 
+    # --- hot restart --------------------------------------------------------------
+
+    def restart(self) -> None:
+        """Hand every client to a new process running the current code; returns at once.
+
+        ``PreRestart`` runs here (clients still writable); the new process
+        runs ``PreStart``, ``ListenStart``, ``PostStart`` and ``PostRestart``,
+        and carried clients get no ``Connect``. If the new process fails to
+        load or start, this one keeps serving and logs why. A restart asked
+        for while one is under way is the same restart.
+        """
+        if self._state != "running":
+            log.warning("restart asked for while the service is %s; ignored", self._state)
+            return
+        if not self._runs_command:
+            log.error(
+                "restart needs a service started by run() or `hubbub run` "
+                "(it starts that command again); ignored"
+            )
+            return
+        if self._restarting is not None:
+            log.info("a restart is already under way; this request joins it")
+            return
+        outgoing = Outgoing(
+            self,
+            timers=self._timers,
+            clients=lambda: list(self._clients.values()),
+            started_at=self._started_at,
+            handed_over=self._handed_over,
+        )
+        self._restarting = asyncio.get_running_loop().create_task(outgoing.run())
+        self._restarting.add_done_callback(self._restart_ended)
+
+    def _restart_ended(self, task: asyncio.Task[bool]) -> None:
+        self._restarting = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("restart failed", exc_info=task.exception())
+
+    def _handed_over(self, pid: int) -> None:
+        """The new process serves everyone now: end here without closing anything."""
+        self._state = "handed over"
+        self.successor = pid
+        self.dispatcher.cancel_all()
+        self._outbound.stop()
+        for server in self.servers:
+            server.listener = None
+        assert self._stopped is not None
+        self._stopped.set()
+
     def _live(self) -> list[Client]:
         """Every connected client, outbound links included: what a stop closes."""
         return [*self._clients.values(), *self._outbound.linked()]
@@ -683,6 +777,7 @@ class Service:
             raise SystemExit(f"hubbub: {exc}") from None
         if not logging.getLogger().handlers:
             logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._runs_command = True
         try:
             with asyncio.Runner(loop_factory=factory) as runner:
                 runner.run(self._serve_until_signalled())
@@ -690,23 +785,35 @@ class Service:
             raise SystemExit(f"hubbub: {exc}") from None
         except KeyboardInterrupt:
             pass
+        finally:
+            if self.settings.pid_file and self.successor is None:
+                remove_pid_file(self.settings.pid_file)
+        if self.successor is not None:
+            log.info("process %d serves from now on; this one exits", self.successor)
 
     async def _serve_until_signalled(self) -> None:
         loop = asyncio.get_running_loop()
         installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
                 installed.append(sig)
             except (NotImplementedError, RuntimeError):
                 pass
         try:
-            await self.serve()
+            await self.start()
+            if self.settings.pid_file:
+                write_pid_file(self.settings.pid_file)
+            await self.wait_stopped()
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
+        if sig == signal.SIGHUP:
+            log.info("received SIGHUP; restarting")
+            self.restart()
+            return
         if self._stopping is not None:
             self.force_stop(f"received {sig.name} again")
             return

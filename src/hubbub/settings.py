@@ -280,6 +280,16 @@ FIELDS: dict[str, _Field] = {
     "storage_flush": _Field(
         0.1, _seconds, "seconds within which a saved record is written (write-behind)"
     ),
+    # restart
+    "restart_timeout": _Field(
+        30.0,
+        _positive_seconds,
+        "seconds a new process may take to load and take over at a restart "
+        "(the old one keeps serving meanwhile)",
+    ),
+    "pid_file": _Field(
+        "", _path, "file naming the live process's pid ('' for none); SIGHUP to it restarts"
+    ),
     # keepalive and idle
     "keepalive": _Field(
         30.0, _seconds, "seconds between keepalives (telnet: IAC NOP) to each client; 0: off"
@@ -357,6 +367,9 @@ class Settings:
     log_level: str
     loop: str
     close_timeout: float
+    # restart
+    restart_timeout: float
+    pid_file: str
     # keepalive and idle
     keepalive: float
     idle_timeout: float

@@ -86,6 +86,8 @@ class Storage:
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._errors = LogLimit()
+        # Session fields a restart carried, put on records as their kind loads.
+        self._carried: dict[str, dict[str, dict[str, Any]]] = {}
 
     # --- set-up ------------------------------------------------------------------------
     def configure(self, url: str, flush_seconds: float) -> None:
@@ -127,8 +129,27 @@ class Storage:
                         f"{self.url}: the {kind} record {key!r} is not a JSON object; left as it is"
                     ) from None
                 loaded[key] = cls._from_data(key, data)
+            for key, values in self._carried.pop(kind, {}).items():
+                record = loaded.get(key)
+                if record is not None:
+                    record._take_session(values)
             self._kinds[kind] = loaded
         return loaded
+
+    # --- a restart ---------------------------------------------------------------------
+    def session_values(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every loaded record's session fields (JSON values only): what a restart carries."""
+        carried: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind, records in self._kinds.items():
+            for key, record in records.items():
+                values = record._session_values()
+                if values:
+                    carried.setdefault(kind, {})[key] = values
+        return carried
+
+    def take_sessions(self, carried: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """Session fields from the process before a restart, for records as they load."""
+        self._carried = {kind: dict(records) for kind, records in carried.items()}
 
     def changed(self, kind: str, key: str, text: str | None) -> None:
         """Queue a record's new JSON (None: its deletion) for the next write."""
@@ -328,6 +349,16 @@ class Store:
                 data[name] = getattr(self, name)
         return data
 
+    def _session_values(self) -> dict[str, Any]:
+        """Session fields that are JSON values (what a restart carries)."""
+        values = {name: getattr(self, name) for name in self._session}
+        return {name: value for name, value in values.items() if _is_json(value)}
+
+    def _take_session(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if name in self._session:
+                setattr(self, name, value)
+
     def save(self) -> None:
         """Queue this record for writing; raises now if a field is not a JSON value."""
         data = self.data()
@@ -354,9 +385,7 @@ class Store:
 
 
 #: Names a field cannot take: the record's own methods.
-_RESERVED = frozenset(
-    name for name in dir(Store) if not name.startswith("_") and name != "key"
-)
+_RESERVED = frozenset(name for name in dir(Store) if not name.startswith("_") and name != "key")
 
 
 def _is_json(value: Any) -> bool:

@@ -10,6 +10,8 @@ and one entry in the table.
 from __future__ import annotations
 
 import importlib
+import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,9 +44,20 @@ class Listener(Protocol):
 
     #: (host, port), or the socket path of a path scheme.
     address: tuple[Any, ...] | str
+    #: The listening sockets (what a restart hands to the next process).
+    sockets: list[socket.socket]
 
     def close(self) -> None:
         """Stop accepting (connected clients are not touched)."""
+
+    def hand_over(self) -> None:
+        """Stop accepting but leave the sockets (and a socket file) for the next process."""
+
+    def take_back(self) -> None:
+        """Accept again after :meth:`hand_over` (a restart that was called off)."""
+
+    def carry(self, sock: socket.socket, state: dict[str, Any]) -> Awaitable[None]:
+        """Serve a client a restart handed over on ``sock``, with its saved ``state``."""
 
 
 SCHEMES: dict[str, Scheme] = {

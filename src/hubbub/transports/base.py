@@ -73,6 +73,7 @@ PAUSED_BY_INBOX: Final = 1
 PAUSED_BY_BACKLOG: Final = 2
 PAUSED_BY_RATE: Final = 4
 PAUSED_BY_GATE: Final = 8
+PAUSED_BY_RESTART: Final = 16
 
 #: Line tokens a rate-limited connection takes from its bucket at a time, so
 #: the clock is read once per this many lines, not per line.
@@ -148,8 +149,11 @@ class Host(Protocol):
         connection holds the peer's input until it resolves.
         """
 
-    def adopted(self, client: Client, replacing: Client | None) -> None:
-        """Register a carried client (no ``Connect``), in place of ``replacing`` if given."""
+    def adopted(
+        self, client: Client, replacing: Client | None, state: dict[str, Any] | None = None
+    ) -> None:
+        """Register a carried client (no ``Connect``), in place of ``replacing`` if given;
+        put back what a restart saved with it in ``state`` (input, a running chain)."""
 
     def disconnected(self, client: Client, reason: str, error: BaseException | None = None) -> None:
         """The connection is gone (``reason`` says how): forget the client, raise ``Disconnect``.
@@ -168,6 +172,26 @@ class _Data(tuple[str, Any]):
     """Structured data (package, data) in line with the input around it."""
 
     __slots__ = ()
+
+
+def _saved_item(item: Any) -> list[Any]:
+    """A backlog item as JSON: bytes as Latin-1 text, so any byte survives."""
+    if type(item) is _Data:
+        return ["data", item[0], item[1]]
+    if isinstance(item, LineTooLong):
+        return ["too_long"]
+    kind = "chunk" if type(item) is _Chunk else "line"
+    return [kind, bytes(item).decode("latin-1")]
+
+
+def _restored_item(saved: list[Any]) -> Any:
+    kind = saved[0]
+    if kind == "data":
+        return _Data((str(saved[1]), saved[2]))
+    if kind == "too_long":
+        return TOO_LONG
+    data = str(saved[1]).encode("latin-1")
+    return _Chunk(data) if kind == "chunk" else data
 
 
 # A framed line, the marker of one that was too long, or (in a backlog) a raw chunk.
@@ -219,6 +243,7 @@ class BaseConnection:
         "closing",
         "ended",
         "failure",
+        "frozen",
         "host",
         "hung_up",
         "inbox",
@@ -245,6 +270,8 @@ class BaseConnection:
         self.closing = False
         #: True once the peer is gone for good.
         self.is_lost = False
+        #: True between :meth:`freeze` and :meth:`hand_over` (or :meth:`thaw`).
+        self.frozen = False
         #: How the connection ended (for the log), once it is known.
         self.ended: str | None = None
         #: The exception the connection failed with (a reset, a TLS error), if it did.
@@ -362,6 +389,28 @@ class BaseConnection:
     def transport_state(self) -> dict[str, Any]:
         """State of the concrete transport to save with the client (options…)."""
         return {}
+
+    def fileno(self) -> int | None:
+        """The socket's descriptor, for a restart to hand over (None: there is none)."""
+        return None
+
+    def why_not_carried(self) -> str | None:
+        """Why this connection cannot cross to a new process, or None when it can.
+
+        A TLS session lives in a library object that cannot cross a process
+        (the supervisor, which terminates TLS, is the way to keep those).
+        """
+        if self.secure:
+            return "an encrypted (TLS) connection cannot cross a restart"
+        return None
+
+    def stream_ending(self) -> None:
+        """A restart is about to hand the socket over: end what lives in a library
+        object (telnet finishes its MCCP stream here)."""
+
+    def stream_resumed(self) -> None:
+        """The handover was called off, or this is the new process: start again what
+        :meth:`stream_ending` ended (from the saved state, without renegotiating)."""
 
     def restore_transport_state(self, saved: dict[str, Any]) -> None:
         """Take back what :meth:`transport_state` gave."""
@@ -499,7 +548,14 @@ class BaseConnection:
         inbox = client.inbox = Inbox(client)
         inbox.flow = self._inbox_flow
         self.inbox = inbox
-        self.host.adopted(client, replacing)
+        self.host.adopted(client, replacing, state)
+        self.stream_resumed()
+        backlog = saved.get("backlog")
+        if backlog and not self.closing:
+            # Lines this client sent before the restart, handled before anything new.
+            self._backlog = [_restored_item(item) for item in backlog]
+            self._backlog_at = 0
+            self._continue()
         return client
 
     def _join(self, client: Client) -> Client | None:
@@ -547,12 +603,75 @@ class BaseConnection:
         self.close()
 
     def snapshot(self) -> dict[str, Any]:
-        """The connection's part of the client's state (see :meth:`Client.snapshot`)."""
-        return {
+        """The connection's part of the client's state (see :meth:`Client.snapshot`).
+
+        Input framed but not yet handled (a backlog) is part of it, so a
+        restart loses no line a client sent.
+        """
+        state: dict[str, Any] = {
             "kind": self.kind,
             "lines": self._framer.snapshot(),
             "transport": self.transport_state(),
         }
+        backlog = self._backlog
+        if backlog:
+            state["backlog"] = [_saved_item(item) for item in backlog[self._backlog_at :]]
+        return state
+
+    # ================================================================ restart
+    def hold(self) -> None:
+        """A restart is coming: stop reading (unread input stays in the kernel), stop the
+        keepalive and idle timers, and send everything held or queued."""
+        self._pause(PAUSED_BY_RESTART)
+        for timer in (self._keepalive_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._keepalive_timer = self._idle_timer = None
+        if not self.closing:
+            self.write_out()
+            self.stream_ending()
+
+    @property
+    def drained(self) -> bool:
+        """True when no output waits, here or in the transport."""
+        return self.closing or (not self._held and self._out is None and not self.buffered())
+
+    def freeze(self) -> dict[str, Any] | None:
+        """The client's state for the next process; from now on nothing is read, handled
+        or written here (None: no client, or it is already closing)."""
+        client = self.client
+        if client is None or self.closing:
+            return None
+        self.write_out()
+        state = client.snapshot()
+        self.closing = True
+        self.frozen = True
+        return state
+
+    def thaw(self) -> None:
+        """The restart was called off: serve the client again, as before :meth:`hold`."""
+        if self.frozen:
+            self.frozen = False
+            self.closing = self.is_lost
+        if self.closing or self.client is None:
+            return
+        self.stream_resumed()
+        self._resume(PAUSED_BY_RESTART)
+        if self._backlog:
+            asyncio.get_running_loop().call_soon(self._continue)
+        if not self.server.outbound:
+            self._start_timers()
+
+    def hand_over(self) -> None:
+        """The next process has the socket: let go of it without ``Disconnect``.
+
+        Closing a descriptor another process also holds sends nothing to the
+        peer, so the client does not notice.
+        """
+        self.client = None
+        self.closing = True
+        if not self.is_lost:
+            self.abort_transport()
 
     # ================================================================= input
     def receive_bytes(self, data: bytes) -> None:
@@ -737,8 +856,10 @@ class BaseConnection:
 
     def _continue(self) -> None:
         lines, at = self._backlog, self._backlog_at
+        if lines is None or self.frozen:  # (frozen: the backlog is in the saved state)
+            return
         self._backlog = None
-        if lines is None or self.closing or self.client is None:
+        if self.closing or self.client is None:
             return
         self._batched(lambda start: self._lines(lines, start), at)
         if self._backlog is None:

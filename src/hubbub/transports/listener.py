@@ -103,6 +103,35 @@ class StreamListener:
             self._loop.remove_reader(sock.fileno())
             sock.close()
 
+    def hand_over(self) -> None:
+        """Stop accepting; the sockets stay open for the process that takes over."""
+        if self._closed:
+            return
+        self._closed = True
+        for sock in self.sockets:
+            self._loop.remove_reader(sock.fileno())
+
+    def take_back(self) -> None:
+        """Accept again after :meth:`hand_over` (the restart was called off)."""
+        if self._closed:
+            self._closed = False
+            self.start()
+
+    async def carry(self, sock: socket.socket, state: dict[str, Any]) -> None:
+        """Serve a client handed over by a restart on ``sock``, with its saved ``state``.
+
+        The connection takes the client back without ``Connect`` (see
+        :meth:`BaseConnection.carry`) before this returns; no admission rule
+        or rate counts it.
+        """
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = self.factory()
+        connection.carry(state)
+        protocol = cast(Callable[[], asyncio.Protocol], lambda: connection)
+        await self._loop.connect_accepted_socket(protocol, sock)
+
     def peer(self, address: Any) -> tuple[Any, ...]:
         """A peer's address as ``client.address`` gives it: (host, port)."""
         return tuple(address[:2]) if isinstance(address, tuple) else (str(address), 0)
@@ -244,7 +273,9 @@ def _reuse_address(sock: socket.socket) -> None:
 async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> StreamListener:
     """Bind ``server.endpoint``'s host and port (every address it resolves to) and listen."""
     tls = listener_tls(host, server)  # a certificate problem stops the start here
-    sockets = await bind_addresses(server.endpoint, socket.SOCK_STREAM, _reuse_address)
+    sockets = server.take_inherited()  # handed over by a restart: already listening
+    if sockets is None:
+        sockets = await bind_addresses(server.endpoint, socket.SOCK_STREAM, _reuse_address)
     try:
         for sock in sockets:
             sock.listen(BACKLOG)

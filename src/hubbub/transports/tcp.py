@@ -73,6 +73,13 @@ class StreamConnection(BaseConnection, asyncio.Protocol):
         if transport.is_closing() and not self.closing:
             self.broken()  # the write failed: the peer reset the connection
 
+    def fileno(self) -> int | None:
+        transport = self.transport
+        if transport is None or self.is_lost:
+            return None
+        sock = transport.get_extra_info("socket")
+        return None if sock is None else int(sock.fileno())
+
     def buffered(self) -> int:
         transport = self.transport
         return 0 if transport is None or self.is_lost else transport.get_write_buffer_size()

@@ -268,6 +268,22 @@ class TelnetConnection(StreamConnection):
             if self.transport is not None:
                 self.send_wire = self.transport.write
 
+    # --- a restart ------------------------------------------------------------------------
+    def stream_ending(self) -> None:
+        """MCCP2 is finished (``Z_FINISH``) before a handover; the option stays agreed."""
+        if self._deflate is not None:
+            self._compress(False)
+
+    def stream_resumed(self) -> None:
+        """MCCP2 that was on starts again with ``IAC SB 86 IAC SE`` alone (no new WILL)."""
+        if self.telnet.state.get(mccp.STATE_KEY) == "on" and self._deflate is None:
+            self._compress(True)
+
+    def why_not_carried(self) -> str | None:
+        if self.telnet.decompressing:
+            return "its compressed input (MCCP3) cannot cross a restart"
+        return super().why_not_carried()
+
     # --- structured data (GMCP, MSDP) ------------------------------------------------------
     @property
     def supports_data(self) -> bool:

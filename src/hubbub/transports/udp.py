@@ -210,14 +210,32 @@ class DatagramListener:
             )
 
     # --- the end ------------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the sockets; ``send_to`` raises from now on."""
+    def hand_over(self) -> None:
+        """Stop reading; the sockets stay open for the process that takes over."""
         if self.closed:
             return
         self.closed = True
         for sock in self.sockets:
             if not self._paused:
                 self._loop.remove_reader(sock.fileno())
+
+    def take_back(self) -> None:
+        """Read again after :meth:`hand_over` (the restart was called off)."""
+        if self.closed:
+            self.closed = False
+            if not self._paused:
+                self.start()
+
+    async def carry(self, sock: socket.socket, state: dict[str, Any]) -> None:
+        """A datagram listener has no clients to carry."""
+        sock.close()
+
+    def close(self) -> None:
+        """Close the sockets; ``send_to`` raises from now on."""
+        if self.closed:
+            return
+        self.hand_over()
+        for sock in self.sockets:
             sock.close()
         for kind, limit in self._logs.items():
             limit.summary(log, logging.INFO, "%s: %s", self.server.name, kind)
@@ -245,5 +263,7 @@ def _allow_broadcast(sock: socket.socket) -> None:
 
 async def open_listener(host: Host, server: Server) -> DatagramListener:
     # No SO_REUSEADDR: two services on one UDP port would share its datagrams unnoticed.
-    sockets = await bind_addresses(server.endpoint, socket.SOCK_DGRAM, _allow_broadcast)
+    sockets = server.take_inherited()  # handed over by a restart
+    if sockets is None:
+        sockets = await bind_addresses(server.endpoint, socket.SOCK_DGRAM, _allow_broadcast)
     return await open_datagram_listener(host, server, sockets)

@@ -142,7 +142,8 @@ def bind_unix(path: str) -> socket.socket:
 
 
 async def open_listener(host: Host, server: Server) -> UnixListener:
-    sock = bind_unix(server.endpoint.path)
+    inherited = server.take_inherited()  # handed over by a restart: the file is ours
+    sock = inherited[0] if inherited else bind_unix(server.endpoint.path)
     try:
         listener = UnixListener(host, server, sock, lambda: UnixConnection(host, server))
     except BaseException:

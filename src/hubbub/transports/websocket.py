@@ -149,6 +149,7 @@ class WebSocketConnection(StreamConnection):
     def describe(self, client: Client) -> None:
         client.colors = TRUECOLOR  # the browser client renders any colour
         client.utf8 = True  # WebSocket text is UTF-8 by definition
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         address = self.peer(transport.get_extra_info("peername"))

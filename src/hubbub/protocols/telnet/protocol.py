@@ -176,6 +176,11 @@ class TelnetProtocol:
             return self._next_piece(data)
         return self._parse(data)
 
+    @property
+    def decompressing(self) -> bool:
+        """True while the peer's input is compressed (MCCP3): that stream cannot be saved."""
+        return self._inflate is not None
+
     def start_decompressing(self) -> None:
         """The peer's input is compressed from the end of this subnegotiation on (MCCP3)."""
         if self._inflate is None and not self._broken:
