@@ -10,9 +10,11 @@ old process serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -374,3 +376,59 @@ async def test_telnet_options_and_mccp2_cross_without_renegotiating(serve: Serve
     assert facts in out.split(b"\r\n")  # the same facts, from the new process
     assert f"*** back: {new} one crashed=False ***".encode() in out
     writer.close()
+
+
+async def test_websocket_clients_cross_with_their_compression(serve: Serve) -> None:
+    """A browser-like client (permessage-deflate on) keeps its connection: the new
+    process goes on with the same frames, compressed and plain, and answers pings."""
+    from websockets.asyncio.client import connect
+
+    served = serve(APP, "--listen", "ws://127.0.0.1:0/play")
+    port = served.listening(1)["ws://127.0.0.1:0/play"]
+    async with connect(f"ws://127.0.0.1:{port}/play") as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
+        assert await ws.recv() == f"hello {served.first} one"
+        await ws.send("ask")
+        assert await ws.recv() == "name?"
+        new = await asyncio.to_thread(served.restart)
+        assert await ws.recv() == "*** restarting ***"
+        assert await ws.recv() == "name?"  # asked again by the new process
+        assert await ws.recv() == f"*** back: {new} one crashed=False ***"
+        await ws.send("Ws")
+        assert await ws.recv() == f"hi Ws from {new}"
+        long = "y" * 500  # compressed both ways
+        await ws.send(long)
+        assert await ws.recv() == f"{new} one 1: {long}"
+        await asyncio.wait_for(await ws.ping(), 5)
+
+
+def test_tls_clients_are_told_and_closed_plain_ones_cross(serve: Serve) -> None:
+    """Without the supervisor a TLS session cannot cross: those clients are told why
+    and closed; the plain client on the other listener is carried."""
+    import ssl
+
+    from ..tls_certs import shared
+
+    certs = shared()
+    served = serve(
+        APP, *TCP, "--listen", f"tls://127.0.0.1:0?cert={certs.cert}&key={certs.key}"
+    )
+    ports = served.listening(2)
+    plain = Line(ports["tcp://127.0.0.1:0"])
+    plain.line()
+    tls_port = next(port for url, port in ports.items() if url.startswith("tls"))
+    raw = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
+    secure = certs.client_context().wrap_socket(raw, server_hostname="127.0.0.1")
+    encrypted = Line.__new__(Line)
+    encrypted.sock, encrypted.buffer = secure, b""
+    assert encrypted.line() == f"hello {served.first} one"
+    new = served.restart()
+    told = encrypted.until("Please reconnect")
+    assert told[-1] == (
+        "*** The server is restarting, and an encrypted (TLS) connection cannot cross "
+        "a restart. Please reconnect. ***"
+    )
+    with contextlib.suppress(ssl.SSLError, OSError):
+        assert encrypted.rest() == b""
+    plain.send(b"here\n")
+    assert plain.until("here")[-1] == f"{new} one 1: here"

@@ -538,12 +538,12 @@ class BaseConnection:
         client = Client.restore(state, self, self.server)
         saved = state.get("connection", {})
         self._framer.restore(saved.get("lines", {}))
-        self.restore_transport_state(saved.get("transport", {}))
         self._encoding = client.encoding
         self._raw = client.raw
-        self._slow = client.raw or self._line_rate is not None
+        self._slow = client.raw or self._line_rate is not None or self.host.settings.idle_timeout > 0
         self._hidden = not client.echo
         self.share_key = (self.kind, self._encoding)
+        self.restore_transport_state(saved.get("transport", {}))  # (may set its own key)
         self.client = client
         inbox = client.inbox = Inbox(client)
         inbox.flow = self._inbox_flow

@@ -55,6 +55,7 @@ try:
     from websockets.datastructures import Headers
     from websockets.extensions.permessage_deflate import (
         ClientPerMessageDeflateFactory,
+        PerMessageDeflate,
         ServerPerMessageDeflateFactory,
     )
     from websockets.frames import Frame, Opcode
@@ -155,6 +156,11 @@ class WebSocketConnection(StreamConnection):
         address = self.peer(transport.get_extra_info("peername"))
         prelude, self.prelude = self.prelude, None
         self._address = prelude or address
+        if self.carried is not None:  # handed over by a restart: the handshake is done
+            self.send_wire = self.transport.write  # type: ignore[union-attr]
+            self.start(self._address)
+            self._keep_pinging()
+            return
         # The client (and Connect) comes once the handshake is done.
         self._timer = asyncio.get_running_loop().call_later(
             HANDSHAKE_SECONDS, self._handshake_timed_out
@@ -275,9 +281,65 @@ class WebSocketConnection(StreamConnection):
         self.share_key = (self.kind, response.headers.get("Sec-WebSocket-Extensions", ""))
         self.send_wire = self.transport.write  # type: ignore[union-attr]
         self.start(self._address)
+        self._keep_pinging()
+
+    def _keep_pinging(self) -> None:
         interval = self.host.settings.ws_ping_interval
         if interval and not self.closing:
             self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
+
+    # --- a restart: the protocol state after the handshake is data ------------------------
+    def transport_state(self) -> dict[str, Any]:
+        extensions = [
+            {
+                "name": "permessage-deflate",
+                "remote_no_context_takeover": extension.remote_no_context_takeover,
+                "local_no_context_takeover": extension.local_no_context_takeover,
+                "remote_max_window_bits": extension.remote_max_window_bits,
+                "local_max_window_bits": extension.local_max_window_bits,
+            }
+            for extension in self._deflate
+            if isinstance(extension, PerMessageDeflate)
+        ]
+        state: dict[str, Any] = {
+            "extensions": extensions,
+            "share": self.share_key[1] if len(self.share_key) > 1 else "",
+            # Part of a frame read but not yet parsed (the library's read buffer).
+            "unparsed": bytes(self.ws.reader.buffer).decode("latin-1"),
+        }
+        if self._fragments is not None:
+            state["fragments"] = [part.decode("latin-1") for part in self._fragments]
+            state["fragment_kind"] = int(self._fragment_kind)
+        return state
+
+    def restore_transport_state(self, saved: dict[str, Any]) -> None:
+        """An open WebSocket again: a protocol object past its handshake, the same
+        compression (negotiated without context takeover, so it can cross)."""
+        self.ws = ServerProtocol(
+            state=State.OPEN, max_size=self.host.settings.max_line_length, logger=_library_log
+        )
+        self.ws.extensions = [
+            PerMessageDeflate(
+                bool(entry["remote_no_context_takeover"]),
+                bool(entry["local_no_context_takeover"]),
+                int(entry["remote_max_window_bits"]),
+                int(entry["local_max_window_bits"]),
+                {"memLevel": 5},
+            )
+            for entry in saved.get("extensions", ())
+            if entry.get("name") == "permessage-deflate"
+        ]
+        self._open = True
+        self._deflate = list(self.ws.extensions)
+        self._compressed = bool(self._deflate)
+        self.share_key = (self.kind, str(saved.get("share", "")))
+        fragments = saved.get("fragments")
+        if fragments is not None:
+            self._fragments = [str(part).encode("latin-1") for part in fragments]
+            self._fragment_kind = Opcode(int(saved.get("fragment_kind", 1)))
+        unparsed = str(saved.get("unparsed", ""))
+        if unparsed:
+            self.ws.receive_data(unparsed.encode("latin-1"))  # (part of a frame: no events)
 
     def _response(self, response: Response) -> None:
         """The server's answer to our handshake (a link this service opened)."""
