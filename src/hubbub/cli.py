@@ -20,6 +20,7 @@ from typing import Any
 
 from . import __version__
 from .errors import SettingsError
+from .restart import reload
 from .restart.process import read_pid_file, report_failure
 from .service import Service, loading_app
 
@@ -40,6 +41,11 @@ def _split_target(target: str) -> tuple[str, str]:
 
 def load_service(target: str) -> Service:
     """Import ``PATH_OR_MODULE[:attr]`` and return the Service it names."""
+    return _load(target)[0]
+
+
+def _load(target: str) -> tuple[Service, Path | None]:
+    """The Service ``target`` names, and the directory its code is in (for --reload)."""
     where, attr = _split_target(target)
     if where.endswith(".py") or "/" in where or "\\" in where:
         path = Path(where)
@@ -71,7 +77,8 @@ def load_service(target: str) -> Service:
         raise AppError(f"{where} has no attribute {attr!r}") from None
     if not isinstance(found, Service):
         raise AppError(f"{where}:{attr} is not a hubbub.Service (it is {type(found).__name__!r})")
-    return found
+    source = getattr(module, "__file__", None)
+    return found, Path(source).resolve().parent if source else None
 
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -97,6 +104,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     run.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), help="event loop")
     run.add_argument(
         "--pid-file", metavar="FILE", help="write the live process's pid to FILE (for restart)"
+    )
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        help="hot-restart when the app's .py or .toml files change (nobody is disconnected)",
     )
     restart = commands.add_parser(
         "restart",
@@ -155,7 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         # Reported by the subcommand's parser, whose usage names its options.
         run.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        service = load_service(args.target)
+        if args.reload and not reload.available():
+            raise AppError(reload.MISSING)
+        service, directory = _load(args.target)
+        if args.reload:
+            watched = [directory or Path.cwd()]
+            if args.config:
+                watched.append(Path(args.config).resolve().parent)
+            reload.Reloader(sorted(set(watched)), service.restart).bind(service)
         if args.config:
             service.settings.load_file(args.config)
         flags = {

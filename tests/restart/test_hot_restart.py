@@ -432,3 +432,29 @@ def test_tls_clients_are_told_and_closed_plain_ones_cross(serve: Serve) -> None:
         assert encrypted.rest() == b""
     plain.send(b"here\n")
     assert plain.until("here")[-1] == f"{new} one 1: here"
+
+
+def test_reload_on_save_restarts_and_a_broken_save_changes_nothing(serve: Serve) -> None:
+    """``--reload``: saving the app hot-restarts it (the client stays); saving a
+    version with a syntax error is reported and the running one keeps serving."""
+    served = serve(APP, *TCP, "--reload")
+    port = served.listening(1)["tcp://127.0.0.1:0"]
+    served.wait_log("reloading on changes to")
+    client = Line(port)
+    client.line()
+    (served.directory / "app.db").write_bytes(b"")  # not code: ignored
+    new_version(served, "two")
+    new = served.wait_pid(other_than=served.first)
+    served.wait_log("reloading on changes to")  # the new process watches too
+    client.send(b"one\n")
+    assert client.until(": one")[-1] == f"{new} two 1: one"
+    good = served.app.read_text()
+    served.app.write_text(good + "\ndef broken(:\n")
+    served.wait_log("could not load the application: SyntaxError")
+    client.send(b"two\n")
+    assert client.until(": two")[-1] == f"{new} two 2: two"
+    served.app.write_text(good.replace('VERSION = "two"', 'VERSION = "three"'))
+    newer = served.wait_pid(other_than=new)
+    client.send(b"three\n")
+    assert client.until(": three")[-1] == f"{newer} three 3: three"
+    assert served.process.text.count("changed: app.py; restarting") == 3

@@ -540,7 +540,8 @@ class BaseConnection:
         self._framer.restore(saved.get("lines", {}))
         self._encoding = client.encoding
         self._raw = client.raw
-        self._slow = client.raw or self._line_rate is not None or self.host.settings.idle_timeout > 0
+        idle = self.host.settings.idle_timeout > 0
+        self._slow = client.raw or self._line_rate is not None or idle
         self._hidden = not client.echo
         self.share_key = (self.kind, self._encoding)
         self.restore_transport_state(saved.get("transport", {}))  # (may set its own key)
