@@ -78,3 +78,46 @@ def test_a_talker_session(talker) -> None:  # type: ignore[no-untyped-def]
     with serve(talker.service) as running:  # the world and the accounts were kept
         ann = running.connect()
         assert arrive(ann, "Ann", new=False) == GARDEN  # where she left
+
+
+def test_an_administrator_restarts_the_talker_and_nobody_leaves(tmp_path: Path) -> None:
+    """The real thing: ``hubbub run examples/talker.py`` in a process of its own; the
+    first account (an administrator) types ``restart``; both players stay connected,
+    logged in, in their rooms, and a player half-way through logging in is asked again."""
+    from hubbub.testing import TestClient
+
+    from ..restart.conftest import Served
+
+    served = Served(
+        tmp_path,
+        (Path(__file__).parents[2] / "examples" / "talker.py").read_text(),
+        "--listen",
+        "telnet://127.0.0.1:0",
+    )
+    try:
+        port = served.listening(1)["telnet://127.0.0.1:0"]
+        ann = TestClient(("127.0.0.1", port), telnet=True)
+        assert arrive(ann, "Ann") == LOBBY  # the first account: an administrator
+        ben = TestClient(("127.0.0.1", port), telnet=True)
+        assert arrive(ben, "Ben") == LOBBY
+        ben.read_line()  # "Here: Ann."
+        ann.read_line()  # "Ben arrives."
+        ben.send("north")
+        assert [ben.read_line() for _ in range(3)] == GARDEN
+        ann.read_line()  # "Ben goes north."
+        cat = TestClient(("127.0.0.1", port), telnet=True)
+        cat.expect(NAME_Q)  # logging in when the restart comes
+        ann.send("restart")
+        assert ann.read_line() == "Restarting with the code on disk; everyone stays connected."
+        new = served.wait_pid(other_than=served.first)
+        cat.expect(NAME_Q)  # asked again by the new process
+        cat.send("Cat")
+        cat.expect("(yes/no) ")
+        ann.send("look")
+        assert [ann.read_line() for _ in range(3)] == LOBBY
+        ben.send("say still here")
+        assert ben.read_line() == 'You say: "still here"'
+        assert "took over 3 client(s)" in served.process.text
+        assert served.pid == new
+    finally:
+        served.stop()

@@ -1,4 +1,4 @@
-"""Admin: roles, kick, ban, announce and shutdown, for players with the ``admin`` role.
+"""Admin: roles, kick, ban, announce, shutdown and restart, for players with the ``admin`` role.
 
 ```python
 admin = Admin(service, commands)
@@ -16,6 +16,9 @@ admin = Admin(service, commands)
   account ban at login. ``unban`` lifts one, ``bans`` lists them.
 - ``announce <text>`` reaches everyone; ``shutdown [seconds]`` announces,
   waits, and stops the service gracefully (everything saved is written).
+- ``restart`` hot-restarts the service with the code as it is now on disk
+  (see docs/restart.md): nobody is disconnected; if the new code does not
+  load, the running version serves on and the log says why.
 
 Built only on hubbub's public API and the accounts and commands modules.
 """
@@ -64,6 +67,7 @@ class Admin:
             ("bans", self.bans, "bans: the bans in force"),
             ("announce", self.announce, "announce <text>: tell everyone"),
             ("shutdown", self.shutdown, "shutdown [seconds]: stop the service"),
+            ("restart", self.restart, "restart: load the code anew; nobody is disconnected"),
             ("grant", self.grant, "grant <name> <role>: give a player a role"),
             ("revoke", self.revoke, "revoke <name> <role>: take a role away"),
         ):
@@ -192,6 +196,10 @@ class Admin:
             await self.service.stop()
 
         asyncio.get_running_loop().create_task(later())
+
+    def restart(self, event: events.Receive, args: str) -> None:
+        event.client.write("Restarting with the code on disk; everyone stays connected.")
+        self.service.restart()
 
     def _roles(self, event: events.Receive, args: str, add: bool) -> None:
         name, _, role = args.partition(" ")
