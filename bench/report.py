@@ -287,6 +287,25 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             load < 1.0 if full else None,
             f"{load:.2f} s for {results.stores[0]['records']:,} records",
         )
+    for loop, rounds_ in results.restart.items():
+        full = rounds_[0]["clients"] == 1000
+        p99 = max(r["gap_p99_ms"] for r in rounds_)  # the worst round
+        bad = {
+            key: sum(r[key] for r in rounds_)
+            for key in ("dropped", "lost", "duplicated", "reordered")
+        }
+        paused = statistics.median(r["paused_ms"] or 0.0 for r in rounds_)
+        check(
+            f"Hot restart, {rounds_[0]['clients']:,} telnet clients, "
+            f"{rounds_[0]['typists']} typing ({loop}): 0 dropped/lost/duplicated, "
+            "every client served again < 1 s after SIGHUP (p99)",
+            (p99 < 1000 and not any(bad.values())) if full else None,
+            f"gap p99 {p99:.0f} ms (worst round), p50 "
+            f"{statistics.median(r['gap_p50_ms'] for r in rounds_):.0f} ms; input paused "
+            f"{paused:.0f} ms; "
+            + ", ".join(f"{key} {value}" for key, value in bad.items())
+            + f" of {sum(r['typed_lines'] for r in rounds_):,} typed lines",
+        )
     for loop, rounds_ in results.timers.items():
         count = rounds_[0]["timers"]
         pct = statistics.median(r["cpu_pct"] for r in rounds_)

@@ -404,7 +404,7 @@ SCENARIOS[-1:-1] = [
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
 SCENARIO = {s.name: s for s in SCENARIOS}
-ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers", "stores"]
+ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers", "stores", "restart"]
 #: The timers scenario: this many every(1) timers (fewer in a smoke run).
 TIMERS = 10_000
 
@@ -702,6 +702,9 @@ class Results:
     # stores -> list of bench/stores.py results (one per round)
     stores: list[dict[str, float]] = field(default_factory=list)
     stores_errors: list[str] = field(default_factory=list)
+    # restart[loop] -> list of bench/restart.py results (one per round)
+    restart: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    restart_errors: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     servers: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -956,6 +959,31 @@ def run_stores(results: Results, rounds: int, smoke: bool, log: Any) -> None:
         )
 
 
+def run_restart(results: Results, rounds: int, smoke: bool, log: Any) -> None:
+    """bench/restart.py once per round and loop: the server on the server CPU (its
+    successor inherits it), the load generator on the other."""
+    env = dict(os.environ)
+    env["BENCH_CPU"] = str(SERVER_CPU)
+    env["BENCH_CLIENT_CPU"] = str(LOADGEN_CPU)
+    clients, typists = (100, 20) if smoke else (1000, 200)
+    for rnd in range(rounds):
+        for loop in ("asyncio", "uvloop"):
+            cmd = [python_for("dev"), str(BENCH / "restart.py"), "--loop", loop]
+            cmd += ["--clients", str(clients), "--typists", str(typists)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                results.restart_errors[loop] = tail[0]
+                log(f"  [restart r{rnd + 1}/{rounds}] {loop:8s} FAILED: {tail[0]}")
+                continue
+            res = json.loads(proc.stdout)
+            results.restart.setdefault(loop, []).append(res)
+            log(
+                f"  [restart r{rnd + 1}/{rounds}] {loop:8s} gap p99 {res['gap_p99_ms']:.0f} ms, "
+                f"dropped {res['dropped']}, lost {res['lost']}, duplicated {res['duplicated']}"
+            )
+
+
 def median_of(samples: list[dict[str, Any]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
@@ -1097,6 +1125,8 @@ def main(argv: list[str] | None = None) -> int:
         run_timers(results, rounds, smoke, log)
     if "stores" in scenarios:
         run_stores(results, rounds, smoke, log)
+    if "restart" in scenarios:
+        run_restart(results, rounds, smoke, log)
 
     results.elapsed_s = time.monotonic() - start
     from bench.report import summary_lines, write_outputs
@@ -1125,6 +1155,8 @@ def main(argv: list[str] | None = None) -> int:
         missing.append(f"dispatch/hubbub: {results.dispatch_errors.get('hubbub', 'no numbers')}")
     if "stores" in scenarios and not results.stores:
         missing.append(f"stores: {results.stores_errors or 'no numbers'}")
+    if "restart" in scenarios and not results.restart:
+        missing.append(f"restart: {results.restart_errors or 'no numbers'}")
     if "timers" in scenarios and not results.timers:
         missing.append(f"timers: {results.timers_errors or 'no numbers'}")
     if missing:

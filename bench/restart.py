@@ -1,0 +1,241 @@
+"""Hot restart under load (scenario "restart"): ``python bench/restart.py --clients 1000``.
+
+Starts ``hubbub run bench/servers/restart_app.py`` (a telnet echo that puts
+its pid in every reply) as a real process, connects ``--clients`` telnet
+clients, lets ``--typists`` of them type a numbered line every 50 ms, then
+sends SIGHUP. From the signal on, every other client sends a probe every
+50 ms until the new process answers it. Measured:
+
+* ``gap_*_ms``: per client, from the signal to the first reply from the new
+  process (p50, p99, max over clients): "served again";
+* ``dropped``: connections that ended (EOF or reset) — must be 0;
+* ``lost`` / ``duplicated`` / ``reordered``: typists' lines not answered,
+  answered twice, or out of order — all must be 0.
+
+Prints one JSON object. The server runs on ``BENCH_CPU`` (the new process
+inherits it); this load generator on another CPU if ``BENCH_CLIENT_CPU`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "bench" / "servers" / "restart_app.py"
+TELNET = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa]", re.DOTALL)
+PERIOD = 0.05
+
+
+class Peer(asyncio.Protocol):
+    """One telnet client: strips negotiation (and answers none), splits lines."""
+
+    def __init__(self, bench: Bench, n: int) -> None:
+        self.bench = bench
+        self.n = n
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.ready = asyncio.get_running_loop().create_future()
+        self.sent: list[int] = []
+        self.got: list[int] = []
+        self.new_at: float | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if 0xFF in data:
+            data = TELNET.sub(b"", data)
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for raw in lines:
+            line = raw.rstrip(b"\r").decode()
+            if not line:
+                continue
+            pid, _, text = line.partition(" ")
+            if text == "ready":
+                if not self.ready.done():
+                    self.ready.set_result(None)
+                continue
+            if pid != self.bench.old_pid and self.new_at is None and self.bench.signalled:
+                self.new_at = time.monotonic()
+            if text.startswith("t"):
+                self.got.append(int(text[1:]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("closed before ready"))
+            self.ready.exception()  # (raised to whoever awaits it; no "never retrieved")
+
+    def send(self, text: str) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(text.encode() + b"\r\n")
+
+
+class Bench:
+    def __init__(self, clients: int, typists: int) -> None:
+        self.clients = clients
+        self.typists = typists
+        self.old_pid = ""
+        self.signalled = False
+        self.peers: list[Peer] = []
+
+    async def run(self, port: int, pid: int) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        self.old_pid = str(pid)
+        gate = asyncio.Semaphore(64)
+
+        async def connect(n: int) -> Peer:
+            async with gate:
+                _, peer = await loop.create_connection(lambda: Peer(self, n), "127.0.0.1", port)
+                await asyncio.wait_for(peer.ready, 10)
+                return peer
+
+        self.peers = list(await asyncio.gather(*(connect(n) for n in range(self.clients))))
+        typists, others = self.peers[: self.typists], self.peers[self.typists :]
+        stop = asyncio.Event()
+
+        async def type_lines(peer: Peer) -> None:
+            seq = 0
+            await asyncio.sleep(PERIOD * (peer.n % 20) / 20)  # spread over the period
+            while not stop.is_set():
+                seq += 1
+                peer.sent.append(seq)
+                peer.send(f"t{seq}")
+                await asyncio.sleep(PERIOD)
+
+        async def probe(peer: Peer) -> None:
+            await asyncio.sleep(PERIOD * (peer.n % 20) / 20)
+            while peer.new_at is None and not stop.is_set():
+                peer.send("p")
+                await asyncio.sleep(PERIOD)
+
+        tasks = [loop.create_task(type_lines(peer)) for peer in typists]
+        await asyncio.sleep(1.0)
+        signalled = time.monotonic()
+        self.signalled = True
+        os.kill(pid, signal.SIGHUP)
+        tasks += [loop.create_task(probe(peer)) for peer in others]
+        deadline = signalled + 10.0
+        while time.monotonic() < deadline and any(p.new_at is None for p in self.peers):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # typing goes on in the new process
+        stop.set()
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(1.0)  # the last answers
+        gaps = sorted(
+            (p.new_at - signalled) * 1000 if p.new_at is not None else float("inf")
+            for p in self.peers
+        )
+        lost = duplicated = reordered = 0
+        for peer in typists:
+            got = peer.got
+            lost += len(set(peer.sent) - set(got))
+            duplicated += len(got) - len(set(got))
+            reordered += sum(1 for a, b in itertools.pairwise(got) if b < a)
+        dropped = sum(1 for p in self.peers if p.closed)
+        for peer in self.peers:
+            if peer.transport is not None:
+                peer.transport.close()
+        return {
+            "clients": self.clients,
+            "typists": self.typists,
+            "typed_lines": sum(len(p.sent) for p in typists),
+            "dropped": dropped,
+            "lost": lost,
+            "duplicated": duplicated,
+            "reordered": reordered,
+            "gap_p50_ms": gaps[len(gaps) // 2],
+            "gap_p99_ms": gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))],
+            "gap_max_ms": gaps[-1],
+        }
+
+
+def start_server(directory: Path, loop: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    pid_file = directory / "pid"
+    log = (directory / "log").open("wb")
+    cpu = os.environ.get("BENCH_CPU")
+
+    def pin() -> None:
+        if cpu is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {int(cpu)})
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hubbub",
+            "run",
+            str(APP),
+            "--pid-file",
+            str(pid_file),
+            "--listen",
+            "telnet://127.0.0.1:0",
+            "--loop",
+            loop,
+            "--log-level",
+            "INFO",
+        ],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        preexec_fn=pin,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        text = (directory / "log").read_text(errors="replace")
+        found = re.search(r"listening on \S+ \(127\.0\.0\.1:(\d+)\)", text)
+        if found and pid_file.exists():
+            return proc, int(found.group(1)), int(pid_file.read_text())
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited: {text[-500:]}")
+        time.sleep(0.05)
+    raise SystemExit("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--typists", type=int, default=200)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    args = parser.parse_args()
+    client_cpu = os.environ.get("BENCH_CLIENT_CPU")
+    if client_cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(client_cpu)})
+    with tempfile.TemporaryDirectory(prefix="hubbub-restart-") as where:
+        directory = Path(where)
+        proc, port, pid = start_server(directory, args.loop)
+        try:
+            result = asyncio.run(Bench(args.clients, args.typists).run(port, pid))
+            log = (directory / "log").read_text(errors="replace")
+            paused = re.search(r"input was paused here for (\d+) ms", log)
+            result["paused_ms"] = float(paused.group(1)) if paused else None
+            result["loop"] = args.loop
+            errors = [line for line in log.splitlines() if " ERROR " in line]
+            if errors:
+                result["errors"] = errors[:5]
+        finally:
+            with contextlib.suppress(OSError, ValueError):  # the process serving now
+                os.kill(int((directory / "pid").read_text()), signal.SIGTERM)
+            proc.wait(10)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
