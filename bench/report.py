@@ -287,6 +287,17 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             load < 1.0 if full else None,
             f"{load:.2f} s for {results.stores[0]['records']:,} records",
         )
+    for loop, rounds_ in results.logins.items():
+        full = rounds_[0]["logins"] == 20
+        p99 = statistics.median(r["p99_ms"] for r in rounds_)
+        check(
+            f"Logins: bystanders' p99 round trip < 10 ms while {rounds_[0]['logins']} "
+            f"argon2id logins run ({loop})",
+            p99 < 10.0 if full else None,
+            f"p99 {p99:.1f} ms, p50 {statistics.median(r['p50_ms'] for r in rounds_):.1f} ms, "
+            f"max {statistics.median(r['max_ms'] for r in rounds_):.1f} ms; "
+            f"{statistics.median(r['logins_per_s'] for r in rounds_):.1f} logins/s",
+        )
     for loop, rounds_ in results.restart.items():
         full = rounds_[0]["clients"] == 1000
         p99 = max(r["gap_p99_ms"] for r in rounds_)  # the worst round

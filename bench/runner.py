@@ -404,7 +404,7 @@ SCENARIOS[-1:-1] = [
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
 SCENARIO = {s.name: s for s in SCENARIOS}
-ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers", "stores", "restart"]
+ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers", "stores", "restart", "logins"]
 #: The timers scenario: this many every(1) timers (fewer in a smoke run).
 TIMERS = 10_000
 
@@ -705,6 +705,9 @@ class Results:
     # restart[loop] -> list of bench/restart.py results (one per round)
     restart: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     restart_errors: dict[str, str] = field(default_factory=dict)
+    # logins[loop] -> list of bench/logins.py results (one per round)
+    logins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    logins_errors: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     servers: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -917,24 +920,47 @@ def run_dispatch(
             log(f"  [dispatch r{rnd + 1}/{rounds}] {target:10s} best {best:,.0f}/s")
 
 
+def run_per_loop(
+    name: str,
+    args: list[str],
+    env: dict[str, str] | None,
+    rounds: int,
+    into: dict[str, list[dict[str, Any]]],
+    errors: dict[str, str],
+    describe: Any,
+    log: Any,
+) -> None:
+    """bench/NAME.py with ``args`` once per round and event loop; its JSON into ``into``."""
+    for rnd in range(rounds):
+        for loop in ("asyncio", "uvloop"):
+            cmd = [python_for("dev"), str(BENCH / f"{name}.py"), "--loop", loop, *args]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                errors[loop] = tail[0]
+                log(f"  [{name} r{rnd + 1}/{rounds}] {loop:8s} FAILED: {tail[0]}")
+                continue
+            res = json.loads(proc.stdout)
+            into.setdefault(loop, []).append(res)
+            log(f"  [{name} r{rnd + 1}/{rounds}] {loop:8s} {describe(res)}")
+
+
 def run_timers(results: Results, rounds: int, smoke: bool, log: Any) -> None:
     """bench/timers.py once per round and loop, pinned to the server CPU."""
     env = dict(os.environ)
     env["BENCH_CPU"] = str(SERVER_CPU)
     count, duration = (1000, 0.5) if smoke else (TIMERS, 3.0)
-    for rnd in range(rounds):
-        for loop in ("asyncio", "uvloop"):
-            cmd = [python_for("dev"), str(BENCH / "timers.py"), "--loop", loop]
-            cmd += ["--timers", str(count), "--duration", str(duration)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-            if proc.returncode != 0:
-                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-                results.timers_errors[loop] = tail[0]
-                log(f"  [timers r{rnd + 1}/{rounds}] {loop:8s} FAILED: {tail[0]}")
-                continue
-            res = json.loads(proc.stdout)
-            results.timers.setdefault(loop, []).append(res)
-            log(f"  [timers r{rnd + 1}/{rounds}] {loop:8s} {res['cpu_pct']:.1f}% of a core")
+    args = ["--timers", str(count), "--duration", str(duration)]
+    run_per_loop(
+        "timers",
+        args,
+        env,
+        rounds,
+        results.timers,
+        results.timers_errors,
+        lambda res: f"{res['cpu_pct']:.1f}% of a core",
+        log,
+    )
 
 
 def run_stores(results: Results, rounds: int, smoke: bool, log: Any) -> None:
@@ -966,22 +992,35 @@ def run_restart(results: Results, rounds: int, smoke: bool, log: Any) -> None:
     env["BENCH_CPU"] = str(SERVER_CPU)
     env["BENCH_CLIENT_CPU"] = str(LOADGEN_CPU)
     clients, typists = (100, 20) if smoke else (1000, 200)
-    for rnd in range(rounds):
-        for loop in ("asyncio", "uvloop"):
-            cmd = [python_for("dev"), str(BENCH / "restart.py"), "--loop", loop]
-            cmd += ["--clients", str(clients), "--typists", str(typists)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-            if proc.returncode != 0:
-                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-                results.restart_errors[loop] = tail[0]
-                log(f"  [restart r{rnd + 1}/{rounds}] {loop:8s} FAILED: {tail[0]}")
-                continue
-            res = json.loads(proc.stdout)
-            results.restart.setdefault(loop, []).append(res)
-            log(
-                f"  [restart r{rnd + 1}/{rounds}] {loop:8s} gap p99 {res['gap_p99_ms']:.0f} ms, "
-                f"dropped {res['dropped']}, lost {res['lost']}, duplicated {res['duplicated']}"
-            )
+    run_per_loop(
+        "restart",
+        ["--clients", str(clients), "--typists", str(typists)],
+        env,
+        rounds,
+        results.restart,
+        results.restart_errors,
+        lambda res: (
+            f"gap p99 {res['gap_p99_ms']:.0f} ms, dropped {res['dropped']}, "
+            f"lost {res['lost']}, duplicated {res['duplicated']}"
+        ),
+        log,
+    )
+
+
+def run_logins(results: Results, rounds: int, smoke: bool, log: Any) -> None:
+    """bench/logins.py once per round and loop (the server on every CPU: its hashing
+    threads must leave one to the event loop, which is what is measured)."""
+    logins, duration = (4, 0.5) if smoke else (20, 3.0)
+    run_per_loop(
+        "logins",
+        ["--logins", str(logins), "--duration", str(duration)],
+        None,
+        rounds,
+        results.logins,
+        results.logins_errors,
+        lambda res: f"bystander p99 {res['p99_ms']:.1f} ms, {res['logins_per_s']:.1f} logins/s",
+        log,
+    )
 
 
 def median_of(samples: list[dict[str, Any]], key: str) -> float:
@@ -1127,6 +1166,8 @@ def main(argv: list[str] | None = None) -> int:
         run_stores(results, rounds, smoke, log)
     if "restart" in scenarios:
         run_restart(results, rounds, smoke, log)
+    if "logins" in scenarios:
+        run_logins(results, rounds, smoke, log)
 
     results.elapsed_s = time.monotonic() - start
     from bench.report import summary_lines, write_outputs
@@ -1155,6 +1196,8 @@ def main(argv: list[str] | None = None) -> int:
         missing.append(f"dispatch/hubbub: {results.dispatch_errors.get('hubbub', 'no numbers')}")
     if "stores" in scenarios and not results.stores:
         missing.append(f"stores: {results.stores_errors or 'no numbers'}")
+    if "logins" in scenarios and not results.logins:
+        missing.append(f"logins: {results.logins_errors or 'no numbers'}")
     if "restart" in scenarios and not results.restart:
         missing.append(f"restart: {results.restart_errors or 'no numbers'}")
     if "timers" in scenarios and not results.timers:

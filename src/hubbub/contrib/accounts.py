@@ -14,9 +14,11 @@ client's state stays plain data), ``client.name`` its name as spelled,
 - Names are NFKC-normalised and compared case-folded (fullwidth ``Alice`` and
   ``ALICE`` are ``alice``), letters only (and ``-``/``'`` inside), 2 to 20
   of them, and never a command's name.
-- Passwords are hashed with argon2id (``argon2-cffi``), off the event loop:
-  a login never stalls other players. At most 256 characters; none is
-  refused.
+- Passwords are hashed with argon2id (``argon2-cffi``), off the event loop,
+  on at most ``HASHING_THREADS`` threads (one core's fewer than the machine
+  has, at least one): a login never stalls other players, a burst of logins
+  queues instead of taking every core, and the memory argon2 uses (64 MiB a
+  hash) stays bounded. At most 256 characters; none is refused.
 - Five failed logins in five minutes from one address, or for one account,
   and that address or account must wait.
 - Logging in to an account already in use takes it over: the old
@@ -28,16 +30,32 @@ client's state stays plain data), ``client.name`` its name as spelled,
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import unicodedata
 from collections import OrderedDict, deque
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from .. import Client, Disconnected, Service, Store, events
 
 __all__ = ["Account", "Accounts", "Throttle", "fold_name"]
 
 MAX_PASSWORD = 256
+#: Threads hashing passwords at once: a core stays free for the event loop.
+HASHING_THREADS = max(1, (os.cpu_count() or 2) - 1)
+_hashing: list[ThreadPoolExecutor] = []
+T = TypeVar("T")
+
+
+async def _off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run a password hash or check on the hashing threads."""
+    if not _hashing:
+        _hashing.append(
+            ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="hubbub-argon2")
+        )
+    return await asyncio.get_running_loop().run_in_executor(_hashing[0], func, *args)
 FAILURES = 5
 WINDOW = 300.0
 
@@ -200,11 +218,11 @@ class Accounts:
         from argon2.exceptions import InvalidHashError, VerificationError
 
         try:
-            await asyncio.to_thread(self.hasher.verify, record.password, password)
+            await _off_loop(self.hasher.verify, record.password, password)
         except (VerificationError, InvalidHashError):
             return False
         if self.hasher.check_needs_rehash(record.password):
-            record.password = await asyncio.to_thread(self.hasher.hash, password)
+            record.password = await _off_loop(self.hasher.hash, password)
             record.save()
         return True
 
@@ -224,7 +242,7 @@ class Accounts:
         if await self._secret(client, "The same again: ") != password:
             client.write("The passwords differ.")
             return None
-        hashed = await asyncio.to_thread(self.hasher.hash, password)
+        hashed = await _off_loop(self.hasher.hash, password)
         if self.account.get(key) is not None:  # taken while we hashed
             client.write("That name was just taken.")
             return None
