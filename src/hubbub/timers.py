@@ -281,6 +281,21 @@ class Timers:
         for timer in list(self.live):
             timer._begin(loop)
 
+    def pause(self) -> None:
+        """A restart is under way: no tick fires, every timer is kept."""
+        self.running = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def resume(self) -> None:
+        """The restart was called off: ticks fire again (those missed are skipped, as
+        ever, with one log line)."""
+        self.running = True
+        heap = self._heap
+        if heap and self._handle is None:
+            self._handle = asyncio.get_running_loop().call_at(heap[0][0], self._run)
+
     def stop(self) -> None:
         """PreStop: every timer stops (they are done; runs in progress finish)."""
         self.running = False

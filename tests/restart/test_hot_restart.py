@@ -104,6 +104,11 @@ def post(event):
     event.service.write_all(f"*** back: {os.getpid()} {VERSION} crashed={event.crashed} ***")
 
 
+if os.environ.get("APP_BEAT"):
+    @service.every(0.1)
+    def beat(event):
+        event.service.write_all(f"*** beat {os.getpid()} ***")
+
 if os.environ.get("APP_TICK"):
     ticks = 0
 
@@ -458,3 +463,18 @@ def test_reload_on_save_restarts_and_a_broken_save_changes_nothing(serve: Serve)
     client.send(b"three\n")
     assert client.until(": three")[-1] == f"{newer} three 3: three"
     assert served.process.text.count("changed: app.py; restarting") == 3
+
+
+def test_a_called_off_restart_keeps_the_timers_running(serve: Serve) -> None:
+    """Timers pause while a restart is under way; when it is called off they go on."""
+    served = serve(APP, *TCP, APP_BEAT="1")
+    port = served.listening(1)["tcp://127.0.0.1:0"]
+    client = Line(port)
+    client.until("*** beat")
+    (served.directory / "broken.db").write_bytes(b"this is not a database" * 100)
+    (served.directory / "fail").write_text("")
+    os.kill(served.first, signal.SIGHUP)
+    served.wait_log("restart called off")
+    client.until("*** restarting ***")  # (PreRestart ran before the call-off)
+    for _ in range(3):
+        assert client.until("*** beat")[-1] == f"*** beat {served.first} ***"

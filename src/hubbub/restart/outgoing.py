@@ -49,9 +49,9 @@ class Restarting(Protocol):
 
 
 class Pausable(Protocol):
-    def stop(self) -> None: ...
+    def pause(self) -> None: ...
 
-    def start(self) -> None: ...
+    def resume(self) -> None: ...
 
 
 class Outgoing:
@@ -113,7 +113,7 @@ class Outgoing:
 
         await self._pre_restart()
         paused = time.monotonic()
-        self.timers.stop()
+        self.timers.pause()
         listeners = [server.listener for server in service.servers if server.listener is not None]
         for listener in listeners:
             listener.hand_over()
@@ -222,7 +222,7 @@ class Outgoing:
                 server.listener.take_back()
         for client in clients:
             client.connection.thaw()
-        self.timers.start()
+        self.timers.resume()
         return False
 
 
