@@ -478,3 +478,42 @@ def test_a_called_off_restart_keeps_the_timers_running(serve: Serve) -> None:
     client.until("*** restarting ***")  # (PreRestart ran before the call-off)
     for _ in range(3):
         assert client.until("*** beat")[-1] == f"*** beat {served.first} ***"
+
+
+def test_tintin_keeps_its_session_with_compression_both_ways(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """TinTin++ (a real client on a pseudo-terminal) compresses its input (MCCP3) and
+    takes compressed output (MCCP2). Across two restarts it stays connected, and a
+    line typed half before and half after one arrives whole."""
+    from ..transports.test_telnet_clients import TINTIN, Terminal, require
+
+    require("TinTin++ (tt++)", TINTIN is not None)
+    served = serve(APP, "--listen", "telnet://127.0.0.1:0")
+    port = served.listening(1)["telnet://127.0.0.1:0"]
+    script = tmp_path / "session.tin"
+    script.write_text("#config {debug telnet} on\n" f"#session x 127.0.0.1 {port}\n")
+    assert TINTIN is not None
+    terminal = Terminal([TINTIN, "-G", str(script)], tmp_path)
+
+    def shown(text: str) -> None:
+        deadline = time.monotonic() + 10
+        while text.encode() not in terminal.output:
+            assert time.monotonic() < deadline, terminal.output[-1500:]
+            time.sleep(0.05)
+            terminal.read()
+
+    try:
+        shown("MCCP3 INITIALIZED")
+        os.write(terminal.master, b"before\r")
+        shown(f"{served.first} one 1: before")
+        os.write(terminal.master, b"half way th")
+        new = served.restart()
+        os.write(terminal.master, b"rough\r")
+        shown(f"{new} one 2: half way through")
+        newer = served.restart()
+        os.write(terminal.master, b"again\r")
+        shown(f"{newer} one 3: again")
+        assert b"SESSION 'x' DIED" not in terminal.output
+    finally:
+        terminal.close()

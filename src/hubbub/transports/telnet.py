@@ -279,11 +279,6 @@ class TelnetConnection(StreamConnection):
         if self.telnet.state.get(mccp.STATE_KEY) == "on" and self._deflate is None:
             self._compress(True)
 
-    def why_not_carried(self) -> str | None:
-        if self.telnet.decompressing:
-            return "its compressed input (MCCP3) cannot cross a restart"
-        return super().why_not_carried()
-
     # --- structured data (GMCP, MSDP) ------------------------------------------------------
     @property
     def supports_data(self) -> bool:

@@ -202,3 +202,36 @@ def test_an_mccp3_start_inside_the_stream_means_nothing_wherever_it_is_cut() -> 
         more, later = take_all(proto, stream[cut:])
         assert out + more == b"a\r\nb\r\nplain\r\n", cut
         assert not [e for e in events + later if isinstance(e, ProtocolError)]
+
+
+def carried(proto: TelnetProtocol) -> TelnetProtocol:
+    """The machine as a new process gets it: a snapshot through JSON, restored."""
+    import json
+
+    again = machine()
+    again.restore(json.loads(json.dumps(proto.snapshot())))
+    return again
+
+
+@pytest.mark.parametrize("typed", [0, 1, 40, 5000])
+def test_an_mccp3_stream_crosses_a_snapshot(typed: int) -> None:
+    """A restart between two of the client's writes: the new machine, primed with the
+    stream's window, decompresses what follows, back-references into text typed
+    before the restart included; the stream's end and plain text after it too."""
+    rng = random.Random(typed)
+    proto = compressed_machine()
+    z = zlib.compressobj(9)  # as TinTin++ does: best compression, 32 KiB window
+    words = [b"north", b"south", b"say hello there", b"look", b"get all from corpse"]
+    before = b"".join(rng.choice(words) + b"\r\n" for _ in range(typed))
+    out, _ = take_all(proto, sb(MCCP3, b""))
+    if typed:
+        out, _ = take_all(proto, z.compress(before) + z.flush(zlib.Z_SYNC_FLUSH))
+        assert out == before
+    proto = carried(proto)
+    assert proto.decompressing
+    after = b"say hello there\r\nget all from corpse\r\n"  # refers back, when it can
+    out, _ = take_all(proto, z.compress(after) + z.flush(zlib.Z_SYNC_FLUSH))
+    assert out == after
+    out, _ = take_all(proto, z.compress(b"quit\r\n") + z.flush() + b"plain now\r\n")
+    assert out == b"quit\r\nplain now\r\n"  # the zlib trailer is not taken for text
+    assert not proto.decompressing

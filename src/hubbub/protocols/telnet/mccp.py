@@ -31,12 +31,15 @@ from .ttype import cycle_over
 if TYPE_CHECKING:
     from .protocol import TelnetProtocol
 
-__all__ = ["INFLATE_CHUNK", "START", "Compress", "Compressor", "Mccp2", "Mccp3"]
+__all__ = ["INFLATE_CHUNK", "START", "WINDOW", "Compress", "Compressor", "Mccp2", "Mccp3"]
 
 #: What starts the compressed stream: sent uncompressed, in one write.
 START: Final = bytes((IAC, SB, MCCP2, IAC, SE))
 #: Decompressed input is handed on in pieces of at most this many bytes.
 INFLATE_CHUNK: Final = 64 * 1024
+#: How far back a deflate stream may refer (32 KiB): what a decompressor taking
+#: a client's MCCP3 stream over must be given (see TelnetProtocol.restore).
+WINDOW: Final = 32 * 1024
 #: Where MCCP2's progress lives in ``TelnetProtocol.state``: "waiting" or "on".
 STATE_KEY: Final = "mccp2"
 # A 4 KiB window and a small hash table: about 20 KiB of zlib state per client

@@ -15,6 +15,7 @@ not in the set is refused.
 
 from __future__ import annotations
 
+import base64
 import copy
 import zlib
 from typing import Any, Final, TypeAlias
@@ -23,7 +24,7 @@ from .charset import CharsetAccepted
 from .codes import AYT, DO, DONT, EC, EL, EOR, GA, IAC, SB, SE, WILL, WONT
 from .environ import Environ
 from .gmcp import GmcpMessage
-from .mccp import INFLATE_CHUNK, Compress
+from .mccp import INFLATE_CHUNK, WINDOW, Compress
 from .msdp import MsdpMessage
 from .naws import WindowSize
 from .option import LOCAL_WANTED, REMOTE_WANTED, Option, OptionSet
@@ -113,6 +114,7 @@ class TelnetProtocol:
         "_app",
         "_broken",
         "_events",
+        "_fed",
         "_inflate",
         "_max_sb",
         "_neg_cmd",
@@ -123,6 +125,8 @@ class TelnetProtocol:
         "_sb_option",
         "_state",
         "_tail",
+        "_trailer",
+        "_window",
         "more",
         "pending",
         "state",
@@ -144,6 +148,11 @@ class TelnetProtocol:
         self._tail = b""
         self._again = False  # zlib may hold output back when a piece is full
         self._broken = False  # the compressed stream failed: nothing more is read
+        # The last WINDOW bytes the stream gave: with them a new decompressor can
+        # take the stream over in another process (a restart), see restore().
+        self._window: bytearray | None = None  # (made when MCCP3 starts)
+        self._fed = False  # the stream's zlib header has been read
+        self._trailer = 0  # bytes of a zlib trailer to drop after such a stream's end
         #: True when input from earlier calls still waits (MCCP3 hands compressed
         #: input on in bounded pieces): call :meth:`receive_data` again with ``b""``.
         self.more = False
@@ -178,13 +187,14 @@ class TelnetProtocol:
 
     @property
     def decompressing(self) -> bool:
-        """True while the peer's input is compressed (MCCP3): that stream cannot be saved."""
+        """True while the peer's input is compressed (MCCP3)."""
         return self._inflate is not None
 
     def start_decompressing(self) -> None:
         """The peer's input is compressed from the end of this subnegotiation on (MCCP3)."""
         if self._inflate is None and not self._broken:
             self._inflate = zlib.decompressobj()
+            self._window = bytearray()
             self._app = None  # tells the parser to stop here
 
     def _next_piece(self, data: bytes) -> bytes:
@@ -197,12 +207,14 @@ class TelnetProtocol:
             self.more = bool(self._tail)
             return result
         before = inflate.copy()  # (cheap: under a microsecond)
+        self._fed = self._fed or bool(pending)
         try:
             plain = inflate.decompress(pending, INFLATE_CHUNK)
         except zlib.error as error:
             # What came before the broken byte is delivered, however the input
             # was cut into packets; then the stream is dead.
             self._inflate = None
+            self._window = None
             self._tail = b""
             self._again = False
             self.more = False
@@ -211,12 +223,19 @@ class TelnetProtocol:
             self.emit(ProtocolError(f"MCCP3 input is not a zlib stream ({error})", fatal=True))
             self._state = _DEAD
             return result
+        window = self._window
+        if window is not None:
+            window += plain
+            if len(window) > 2 * WINDOW:
+                del window[:-WINDOW]
         # (Parsed while the stream is still on: an MCCP3 start inside it means
         # nothing, wherever the packets happened to end.)
         result = self._parse(plain)
         if inflate.eof:  # the client ended compression: what follows is plain
             self._inflate = None
-            self._tail = inflate.unused_data
+            self._window = None
+            self._tail = inflate.unused_data[self._trailer :]
+            self._trailer = 0
             self._again = False
         else:
             self._tail = inflate.unconsumed_tail
@@ -408,15 +427,39 @@ class TelnetProtocol:
         A half-received command is not kept: a transport saves state between
         packets, where the parser is normally idle.
         """
-        return {
+        saved: dict[str, Any] = {
             "options": {str(k): v for k, v in self._q.items()},
             "state": copy.deepcopy(self.state),
         }
+        if self._inflate is not None:
+            # MCCP3 crosses as its window and the input not yet decompressed.
+            # Clients flush their stream at every write, so between packets a
+            # new decompressor primed with the window goes on where this one was.
+            saved["mccp3"] = {
+                "window": base64.b64encode(bytes((self._window or b"")[-WINDOW:])).decode(),
+                "tail": base64.b64encode(self._tail).decode("ascii"),
+                "started": self._fed,
+            }
+        return saved
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Take back what :meth:`snapshot` gave; nothing is renegotiated."""
         self._q = {int(k): int(v) for k, v in saved.get("options", {}).items()}
         self.state = copy.deepcopy(dict(saved.get("state", {})))
+        stream = saved.get("mccp3")
+        if stream:
+            window = base64.b64decode(stream.get("window", ""))
+            if stream.get("started"):
+                # A raw deflate decompressor (the zlib header was read before):
+                # the zlib trailer after the stream's end is dropped.
+                self._inflate = zlib.decompressobj(-15, zdict=window)
+                self._trailer = 4
+                self._fed = True
+            else:
+                self._inflate = zlib.decompressobj()
+            self._window = bytearray(window)
+            self._tail = base64.b64decode(stream.get("tail", ""))
+            self.more = bool(self._tail)
 
     # ------------------------------------------------------------ subnegotiation
     def _oversize(self) -> None:
