@@ -134,11 +134,11 @@ class Service:
         # The address rules and Connecting handlers (see admission.py).
         self._admission = Admission(self, self.dispatcher, self._welcome)
         self._timers = Timers(self)
-        # Hot restart: the one in progress, whether run() started us (a restart
-        # starts the same command again), and what a predecessor handed over.
+        # Hot restart: the one in progress, and whether run() started us (a
+        # restart starts the same command again).
         self._restarting: asyncio.Task[bool] | None = None
         self._runs_command = False
-        self._incoming: Incoming | None = None
+        #: The pid of the process that took over at a restart (this one then ends).
         self.successor: int | None = None
 
     # --- handlers -------------------------------------------------------------
