@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 import hubbub
+from hubbub.stores import storage
 from hubbub.testing import AsyncTestClient
 
 Start = Callable[..., Awaitable[hubbub.Service]]
@@ -53,6 +54,13 @@ def socket_dir() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _hubbub_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="hubbub")
+
+
+def forget_storage() -> None:
+    """Close the process's storage (writing what is queued) and put back the default,
+    so the next test starts with none loaded."""
+    storage.close()
+    storage.configure("sqlite:///hubbub.db", 0.1)
 
 
 async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:

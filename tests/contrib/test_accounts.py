@@ -4,7 +4,6 @@ logging in, throttling, taking over, and bad names and passwords."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,20 +12,11 @@ import hubbub
 from hubbub import events
 from hubbub.contrib.accounts import Account, Accounts, Throttle
 from hubbub.contrib.commands import Commands
-from hubbub.stores import storage
 from hubbub.testing import AsyncTestClient
 
 from ..conftest import Start, connect, until
 
 NAME_Q = "By what name do you wish to be known? "
-
-
-@pytest.fixture(autouse=True)
-def memory_store() -> Iterator[None]:
-    storage.configure("memory://", 0.01)
-    yield
-    storage.close()
-    storage.configure("sqlite:///hubbub.db", 0.1)
 
 
 def game(**kwargs: Any) -> tuple[hubbub.Service, list[Any]]:
@@ -63,17 +53,21 @@ async def log_in(client: AsyncTestClient, name: str, password: str = "secret") -
     await client.send(password)
 
 
+async def arrive(service: hubbub.Service, name: str, new: bool = True) -> AsyncTestClient:
+    """A new connection, registered (or logged in) as ``name``, up to its welcome."""
+    client = await connect(service)
+    await (register(client, name) if new else log_in(client, name))
+    await welcomed(client, name)
+    return client
+
+
 async def test_the_first_account_is_an_administrator(start: Start) -> None:
     service, seen = game()
     await start(service)
-    alice = await connect(service)
-    await register(alice, "Alice")
-    await welcomed(alice, "Alice")
+    alice = await arrive(service, "Alice")
     [client] = service.clients
     assert (client.account, client.roles) == ("alice", ["admin"])
-    bob = await connect(service)
-    await register(bob, "Bob")
-    await welcomed(bob, "Bob")
+    _bob = await arrive(service, "Bob")  # (kept open: Bob stays logged in)
     record = Account.get("bob")
     assert record is not None and record.roles == [] and record.password.startswith("$argon2id$")
     assert seen == [("login", "alice"), ("login", "bob")]
@@ -84,9 +78,7 @@ async def test_the_first_account_is_an_administrator(start: Start) -> None:
 async def test_login_wrong_password_and_lookalike_names(start: Start) -> None:
     service, seen = game()
     await start(service)
-    first = await connect(service)
-    await register(first, "Alice")
-    await welcomed(first, "Alice")
+    first = await arrive(service, "Alice")
     await first.close()
     await until(lambda: ("logout", "alice", "disconnected") in seen)
     again = await connect(service)
@@ -100,9 +92,7 @@ async def test_login_wrong_password_and_lookalike_names(start: Start) -> None:
 async def test_failed_logins_are_throttled_by_address(start: Start) -> None:
     service, _ = game()
     await start(service)
-    client = await connect(service)
-    await register(client, "Alice")
-    await welcomed(client, "Alice")
+    client = await arrive(service, "Alice")
     await client.close()
     other = await connect(service)
     for _ in range(5):
@@ -118,9 +108,7 @@ async def test_failed_logins_are_throttled_by_account(start: Start) -> None:
     service, _ = game()
     service.accounts.by_address = Throttle(limit=1000)  # type: ignore[attr-defined]
     await start(service)
-    client = await connect(service)
-    await register(client, "Alice")
-    await welcomed(client, "Alice")
+    client = await arrive(service, "Alice")
     await client.close()
     other = await connect(service)
     for _ in range(5):
@@ -145,9 +133,7 @@ def test_throttle_window_and_bound() -> None:
 async def test_logging_in_elsewhere_takes_over(start: Start) -> None:
     service, seen = game()
     await start(service)
-    old = await connect(service)
-    await register(old, "Alice")
-    await welcomed(old, "Alice")
+    old = await arrive(service, "Alice")
     new = await connect(service)
     await log_in(new, "alice")
     await welcomed(new, "Alice")
@@ -203,9 +189,7 @@ async def test_hashing_does_not_stall_other_players(start: Start) -> None:
     commands = service.accounts.commands  # type: ignore[attr-defined]
     commands.command("ping", lambda e, a: e.client.write("pong"))
     await start(service)
-    admin = await connect(service)
-    await register(admin, "Admin")
-    await welcomed(admin, "Admin")
+    admin = await arrive(service, "Admin")
     others = [await connect(service) for _ in range(6)]
     for i, other in enumerate(others):
         await other.expect(NAME_Q)

@@ -4,28 +4,16 @@ by address (persisted, applied at Connecting and at login), roles, announce, shu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 import hubbub
 from hubbub import events
 from hubbub.contrib.accounts import Accounts
 from hubbub.contrib.admin import Admin, Ban
 from hubbub.contrib.commands import Commands
-from hubbub.stores import storage
 from hubbub.testing import AsyncTestClient
 
 from ..conftest import Start, connect, until
-from .test_accounts import log_in, register, welcomed
-
-
-@pytest.fixture(autouse=True)
-def memory_store() -> Iterator[None]:
-    storage.configure("memory://", 0.01)
-    yield
-    storage.close()
-    storage.configure("sqlite:///hubbub.db", 0.1)
+from .test_accounts import arrive, log_in
 
 
 def game() -> tuple[hubbub.Service, list[str]]:
@@ -38,13 +26,6 @@ def game() -> tuple[hubbub.Service, list[str]]:
     return service, blocked
 
 
-async def player(service: hubbub.Service, name: str, new: bool = True) -> AsyncTestClient:
-    client = await connect(service)
-    await (register(client, name) if new else log_in(client, name))
-    await welcomed(client, name)
-    return client
-
-
 async def say(client: AsyncTestClient, line: str) -> str:
     await client.send(line)
     return await client.read_line()
@@ -53,8 +34,8 @@ async def say(client: AsyncTestClient, line: str) -> str:
 async def test_only_administrators_have_the_commands(start: Start) -> None:
     service, _ = game()
     await start(service)
-    root = await player(service, "Root")  # the first account: an administrator
-    bob = await player(service, "Bob")
+    root = await arrive(service, "Root")  # the first account: an administrator
+    bob = await arrive(service, "Bob")
     assert await say(bob, "kick root") == "Unknown command: kick. Type help for the list."
     assert await say(root, "grant bob admin") == "Bob: admin."
     assert await say(bob, "kick nobody") == "Nobody called nobody is here."
@@ -65,12 +46,12 @@ async def test_only_administrators_have_the_commands(start: Start) -> None:
 async def test_kick_and_account_ban(start: Start) -> None:
     service, _ = game()
     await start(service)
-    root = await player(service, "Root")
-    bob = await player(service, "Bob")
+    root = await arrive(service, "Root")
+    bob = await arrive(service, "Bob")
     assert await say(root, "kick bob flooding") == "Bob is kicked."
     assert await bob.read_line() == "You have been kicked: flooding"
     assert await bob.closed()
-    bob = await player(service, "Bob", new=False)
+    bob = await arrive(service, "Bob", new=False)
     assert await say(root, "ban BOB rude") == "Banned bob."
     assert await bob.read_line() == "You are banned: rude"
     assert await bob.closed()
@@ -80,13 +61,13 @@ async def test_kick_and_account_ban(start: Start) -> None:
     await again.expect("Bob is banned: rude.")
     assert await again.closed()
     assert await say(root, "unban bob") == "Unbanned bob."
-    await player(service, "Bob", new=False)
+    await arrive(service, "Bob", new=False)
 
 
 async def test_address_ban_is_applied_at_connecting(start: Start) -> None:
     service, blocked = game()
     await start(service)
-    root = await player(service, "Root")
+    root = await arrive(service, "Root")
     address = service.servers[0].address
     assert isinstance(address, tuple)
     assert await say(root, "ban 127.0.0.2/32 spam") == "Banned 127.0.0.2/32."
@@ -103,8 +84,8 @@ async def test_address_ban_is_applied_at_connecting(start: Start) -> None:
 async def test_announce_and_shutdown(start: Start) -> None:
     service, _ = game()
     await start(service)
-    root = await player(service, "Root")
-    bob = await player(service, "Bob")
+    root = await arrive(service, "Root")
+    bob = await arrive(service, "Bob")
     await root.send("announce Tea is served")
     assert await bob.read_line() == "[Announcement] Tea is served"
     assert await root.read_line() == "[Announcement] Tea is served"

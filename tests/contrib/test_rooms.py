@@ -3,29 +3,16 @@ where a player is after logging in again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 import hubbub
 from hubbub.contrib.accounts import Accounts
 from hubbub.contrib.commands import Commands
 from hubbub.contrib.rooms import Room, Rooms
-from hubbub.stores import storage
 from hubbub.testing import AsyncTestClient
 
-from ..conftest import Start, connect
-from .test_accounts import log_in, register
+from ..conftest import Start
+from .test_accounts import arrive
 
 Game = tuple[hubbub.Service, Rooms]
-
-
-@pytest.fixture(autouse=True)
-def memory_store() -> Iterator[None]:
-    storage.configure("memory://", 0.01)
-    yield
-    storage.close()
-    storage.configure("sqlite:///hubbub.db", 0.1)
 
 
 def world() -> Game:
@@ -43,21 +30,13 @@ async def lines(client: AsyncTestClient, n: int) -> list[str]:
     return [await client.read_line() for _ in range(n)]
 
 
-async def enter(service: hubbub.Service, name: str, new: bool = True) -> AsyncTestClient:
-    client = await connect(service)
-    await (register(client, name) if new else log_in(client, name))
-    await client.expect(f"You are {name}.")
-    assert await client.read_line() == ""
-    return client
-
-
 async def test_moving_looking_and_talking(start: Start) -> None:
     service, _ = world()
     await start(service)
-    alice = await enter(service, "Alice")
+    alice = await arrive(service, "Alice")
     # (tcp clients have colors 0: the title's bold is left out)
     assert await lines(alice, 3) == ["The Lobby", "A quiet hall.", "Exits: north, door."]
-    bob = await enter(service, "Bob")
+    bob = await arrive(service, "Bob")
     assert await alice.read_line() == "Bob arrives."
     assert await lines(bob, 4) == [
         "The Lobby",
@@ -91,12 +70,12 @@ async def test_moving_looking_and_talking(start: Start) -> None:
 async def test_where_a_player_was_is_kept(start: Start) -> None:
     service, _ = world()
     await start(service)
-    alice = await enter(service, "Alice")
+    alice = await arrive(service, "Alice")
     await lines(alice, 3)
     await alice.send("north")
     await lines(alice, 3)
     await alice.close()
-    again = await enter(service, "Alice", new=False)
+    again = await arrive(service, "Alice", new=False)
     assert await again.read_line() == "The Garden"
     assert Room.get("garden") is not None
 
@@ -104,7 +83,7 @@ async def test_where_a_player_was_is_kept(start: Start) -> None:
 async def test_what_means_nothing(start: Start) -> None:
     service, _ = world()
     await start(service)
-    alice = await enter(service, "Alice")
+    alice = await arrive(service, "Alice")
     await lines(alice, 3)
     for typed, answer in (
         ("go", "Go where?"),
@@ -123,7 +102,7 @@ async def test_markup_in_a_room_title_is_shown_as_typed(start: Start) -> None:
     service, rooms = world()
     rooms.add("odd", "{red}Odd{/}", exits={})
     await start(service)
-    alice = await enter(service, "Alice")
+    alice = await arrive(service, "Alice")
     await lines(alice, 3)
     rooms.enter(next(iter(service.clients)), "odd")
     assert await alice.read_line() == "{red}Odd{/}"
@@ -135,7 +114,7 @@ async def test_an_exit_beats_a_command_prefix(start: Start) -> None:
     rooms.commands.command("unbolt", lambda e, a: e.client.write("Unbolted."))
     rooms.add("lobby", "The Lobby", "A quiet hall.", exits={"up": "garden"})
     await start(service)
-    alice = await enter(service, "Alice")
+    alice = await arrive(service, "Alice")
     await lines(alice, 3)
     await alice.send("u")
     assert await lines(alice, 3) == ["The Garden", "Roses everywhere.", "Exits: south."]

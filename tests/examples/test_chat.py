@@ -16,9 +16,9 @@ from hubbub.testing import RunningService, TestClient, serve
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def load_example(name: str) -> ModuleType:
+def load_example(name: str, where: Path = EXAMPLES) -> ModuleType:
     """A fresh copy of an example module (each has its own Service)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"example_{name}", where / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.stores import storage
 from hubbub.testing import TestClient, serve
 
+from ..conftest import forget_storage
 from .test_chat import load_example
 
 NAME_Q = "By what name do you wish to be known? "
@@ -19,8 +19,7 @@ NAME_Q = "By what name do you wish to be known? "
 def talker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)  # talker.db goes here
     yield load_example("talker")
-    storage.close()
-    storage.configure("sqlite:///hubbub.db", 0.1)
+    forget_storage()
 
 
 def arrive(client: TestClient, name: str, new: bool = True) -> list[str]:

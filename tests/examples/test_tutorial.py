@@ -3,36 +3,30 @@ on a free port and played over a real telnet socket, on a real SQLite file."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from hubbub.stores import storage
 from hubbub.testing import TestClient, serve
+
+from ..conftest import forget_storage
+from .test_chat import load_example
 
 TUTORIAL = Path(__file__).resolve().parents[2] / "examples" / "tutorial"
 NAME_Q = "By what name do you wish to be known? "
 
 
 def load(step: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"tutorial_{step}", TUTORIAL / f"{step}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_example(step, TUTORIAL)
 
 
 @pytest.fixture(autouse=True)
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)  # lantern.db is made here
     yield
-    storage.close()
-    storage.configure("sqlite:///hubbub.db", 0.1)
+    forget_storage()
 
 
 def register(client: TestClient, name: str) -> None:

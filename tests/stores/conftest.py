@@ -8,6 +8,8 @@ import pytest
 
 from hubbub.stores import Storage, storage
 
+from ..conftest import forget_storage
+
 Use = Callable[..., Storage]
 
 
@@ -18,5 +20,4 @@ def use_storage() -> Iterator[Use]:
         return storage
 
     yield use
-    storage.close()
-    storage.configure("sqlite:///hubbub.db", 0.1)
+    forget_storage()

@@ -144,17 +144,13 @@ class Outgoing:
             states.append(state)
             fds.append(fd)
             frozen.append(client)
-        listed = []
+        listed: list[dict[str, Any]] = []
+        listener_fds: list[int] = []  # they go first, in the order listed
         for server in service.servers:
             if server.listener is not None:
                 sockets = server.listener.sockets
                 listed.append({"url": server.url, "name": server.name, "sockets": len(sockets)})
-        listener_fds = [
-            sock.fileno()
-            for server in service.servers
-            if server.listener is not None
-            for sock in server.listener.sockets
-        ]
+                listener_fds += [sock.fileno() for sock in sockets]
         manifest = {
             "kind": "handover",
             "started_at": self.started_at,
