@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "close_timeout": 5.0,
     "restart_timeout": 30.0,
     "pid_file": "",
+    "checkpoint_interval": 1.0,
     # UDP
     "max_datagram_size": 8192,
     "line_editing": True,

@@ -21,7 +21,8 @@ from typing import Any
 from . import __version__
 from .errors import SettingsError
 from .restart import reload
-from .restart.process import read_pid_file, report_failure
+from .restart.process import command, read_pid_file, report_failure
+from .restart.supervised import SUPERVISOR_ENV
 from .service import Service, loading_app
 
 __all__ = ["load_service", "main"]
@@ -110,6 +111,12 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         action="store_true",
         help="hot-restart when the app's .py or .toml files change (nobody is disconnected)",
     )
+    run.add_argument(
+        "--supervise",
+        action="store_true",
+        help="run under a supervisor that restarts a crashed worker with every client "
+        "still connected, and terminates TLS (recommended in production)",
+    )
     restart = commands.add_parser(
         "restart",
         help="hot-restart a running service: nobody is disconnected",
@@ -127,9 +134,15 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
 
 def restart_command(pid_file: str, timeout: float) -> int:
-    """Send SIGHUP to the process ``pid_file`` names; wait until a new one names itself there."""
+    """Send SIGHUP to the process ``pid_file`` names; wait until the restart is done.
+
+    Without a supervisor the new process names itself in the file; a
+    supervisor keeps its pid and writes the file anew once its next worker
+    has taken over. Either way the file is replaced when the restart is done.
+    """
     try:
         old = read_pid_file(pid_file)
+        before = os.stat(pid_file).st_ino
     except (OSError, ValueError) as exc:
         print(f"hubbub: cannot read a pid from {pid_file}: {exc}", file=sys.stderr)
         return 2
@@ -143,10 +156,14 @@ def restart_command(pid_file: str, timeout: float) -> int:
         time.sleep(0.05)
         try:
             new = read_pid_file(pid_file)
+            replaced = os.stat(pid_file).st_ino != before
         except (OSError, ValueError):
             continue  # being replaced
         if new != old:
             print(f"hubbub: restarted: process {new} took over from {old}")
+            return 0
+        if replaced:
+            print(f"hubbub: restarted: the supervisor (process {old}) has a new worker")
             return 0
     print(
         f"hubbub: process {old} is still serving after {timeout:g}s; "
@@ -166,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         # Reported by the subcommand's parser, whose usage names its options.
         run.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.supervise and SUPERVISOR_ENV not in os.environ:
+        # The supervisor loads no application code: the worker it starts does.
+        from .restart.supervisor import Supervisor
+
+        return Supervisor(command(), os.getcwd()).run()
     try:
         if args.reload and not reload.available():
             raise AppError(reload.MISSING)

@@ -47,6 +47,10 @@ class Server:
         #: Listening sockets an earlier process handed over at a restart: the
         #: listener takes these instead of binding (see :meth:`take_inherited`).
         self.inherited: list[socket.socket] | None = None
+        #: Under the supervisor, for a listener whose clients speak TLS: the
+        #: address the supervisor accepts on (it hands each client in); None
+        #: for a listener this process accepts on itself.
+        self.fed_address: tuple[Any, ...] | str | None = None
 
     def take_inherited(self) -> list[socket.socket] | None:
         """The sockets a restart handed over for this listener, once (None: bind anew)."""

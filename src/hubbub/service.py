@@ -22,14 +22,17 @@ from .fd_limit import connection_capacity
 from .groups import GroupIndex
 from .outbound import Backoff, Outbound
 from .restart import Incoming, Outgoing
+from .restart.channel import Channel
 from .restart.process import remove_pid_file, write_pid_file
 from .restart.state import resume
+from .restart.supervised import Supervised, supervisor_socket
 from .server import Server, format_address
 from .settings import Settings
 from .stores import storage
 from .timers import Timer, Timers, check_seconds, unix_time
 from .transports import open_listener
 from .transports.base import WriteBatch
+from .transports.tls import terminated
 
 __all__ = ["ClientSet", "Service", "loading_app"]
 
@@ -140,6 +143,8 @@ class Service:
         self._runs_command = False
         #: The pid of the process that took over at a restart (this one then ends).
         self.successor: int | None = None
+        # The link to the supervisor, in a worker of ``hubbub run --supervise``.
+        self._supervised: Supervised | None = None
 
     # --- handlers -------------------------------------------------------------
 
@@ -421,6 +426,8 @@ class Service:
             return STOPPING_MESSAGE
         self._clients[client.id] = client
         self.groups.enrol(client)
+        if self._supervised is not None:
+            self._supervised.register(client)
         log.info("%r connected to %s", client, client.server.name)
         self.dispatcher.trigger(events.Connect(client=client, server=client.server))
         return None
@@ -468,6 +475,8 @@ class Service:
         client.connected = False
         if self._state == "handed over":
             return  # the next process serves it: no Disconnect here
+        if self._supervised is not None:
+            self._supervised.gone(client.id)
         if client.server.outbound:
             if not self._outbound.disconnected(client, reason):
                 return
@@ -511,10 +520,11 @@ class Service:
             self._capacity = connection_capacity(self.settings.max_connections)
             self._admission.configure(self.settings)
             storage.configure(self.settings.storage, self.settings.storage_flush)
-            # Started by a restart: the old process hands its sockets over now.
-            incoming = Incoming.receive()
-            storage.check()  # an existing store file that cannot be used stops the start
             self.servers = [Server(parse_url(url)) for url in self.settings.listen]
+            supervisor = supervisor_socket()
+            # Started by a restart (or the supervisor): the sockets are handed over now.
+            incoming = Incoming.receive(self._wants() if supervisor is not None else {})
+            storage.check()  # an existing store file that cannot be used stops the start
             if incoming is not None:
                 incoming.assign(self.servers)
             await self.trigger(events.PreStart(service=self))
@@ -524,6 +534,16 @@ class Service:
                 await self.trigger(events.ListenStart(service=self, server=server))
             if incoming is not None:
                 incoming.commit()  # the old process lets go: the clients are ours
+            if supervisor is not None:
+                self._supervised = Supervised(
+                    supervisor,
+                    interval=self.settings.checkpoint_interval,
+                    timeout=self.settings.restart_timeout,
+                    clients=lambda: list(self._clients.values()),
+                    servers=lambda: self.servers,
+                    restart_into=self._restart_into,
+                    orphaned=self._begin_stop,
+                )
         except BaseException as exc:
             if incoming is not None:
                 incoming.fail(exc)  # the old process serves on
@@ -538,16 +558,34 @@ class Service:
         loop = asyncio.get_running_loop()
         log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
         self._timers.start()
+        if self._supervised is not None:
+            self._supervised.start()
+        restarted = incoming is not None and not incoming.first
         if incoming is not None:
             carried = await incoming.carry(self.servers)
-            log.info(
-                "took over %d client(s) %.0f ms after the restart was asked for",
-                carried,
-                (time.time() - incoming.requested) * 1000,
-            )
+            if restarted:
+                log.info(
+                    "took over %d client(s) %.0f ms after the %s",
+                    carried,
+                    (time.time() - incoming.requested) * 1000,
+                    "crash" if incoming.crashed else "restart was asked for",
+                )
         await self.trigger(events.PostStart(service=self))
-        if incoming is not None:
-            await self.trigger(events.PostRestart(service=self, crashed=False))
+        if incoming is not None and restarted:
+            await self.trigger(events.PostRestart(service=self, crashed=incoming.crashed))
+
+    def _wants(self) -> dict[str, Any]:
+        """What a supervisor needs from this worker: the listeners to open, and how."""
+        return {
+            "listeners": [
+                {"url": server.url, "name": server.name, "tls": terminated(self, server)}
+                for server in self.servers
+            ],
+            "pid_file": self.settings.pid_file,
+            "checkpoint_interval": self.settings.checkpoint_interval,
+            "close_timeout": self.settings.close_timeout,
+            "restart_timeout": self.settings.restart_timeout,
+        }
 
     async def _open(self, server: Server) -> None:
         try:
@@ -607,6 +645,8 @@ class Service:
         self._state = "stopping"
         timeout = self.settings.close_timeout
         self._timers.stop()
+        if self._supervised is not None:
+            self._supervised.stopping()
         try:
             self._stage = "PreStop handlers"
             await self._bounded([self.trigger(events.PreStop(service=self))], "PreStop handlers")
@@ -678,12 +718,28 @@ class Service:
         if self._state != "running":
             log.warning("restart asked for while the service is %s; ignored", self._state)
             return
+        if self._supervised is not None:
+            # The supervisor starts the next worker, then gives us a channel to it.
+            log.info("asking the supervisor for a restart")
+            self._supervised.ask_restart()
+            return
         if not self._runs_command:
             log.error(
                 "restart needs a service started by run() or `hubbub run` "
                 "(it starts that command again); ignored"
             )
             return
+        self._begin_restart(None)
+
+    def _restart_into(self, pid: int, channel: Channel) -> None:
+        """Under the supervisor: hand over through ``channel`` to worker ``pid``."""
+        if self._state != "running" or self._restarting is not None:
+            log.warning("the supervisor's restart comes while the service is busy; ignored")
+            channel.close()
+            return
+        self._begin_restart((pid, channel))
+
+    def _begin_restart(self, successor: tuple[int, Channel] | None) -> None:
         if self._restarting is not None:
             log.info("a restart is already under way; this request joins it")
             return
@@ -693,6 +749,7 @@ class Service:
             clients=lambda: list(self._clients.values()),
             started_at=self._started_at,
             handed_over=self._handed_over,
+            successor=successor,
         )
         self._restarting = asyncio.get_running_loop().create_task(outgoing.run())
         self._restarting.add_done_callback(self._restart_ended)
@@ -802,12 +859,14 @@ class Service:
                 pass
         try:
             await self.start()
-            if self.settings.pid_file:
-                write_pid_file(self.settings.pid_file)
+            if self.settings.pid_file and self._supervised is None:
+                write_pid_file(self.settings.pid_file)  # (the supervisor writes its own)
             await self.wait_stopped()
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            if self._supervised is not None:
+                self._supervised.close()
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if sig == signal.SIGHUP:

@@ -290,6 +290,12 @@ FIELDS: dict[str, _Field] = {
     "pid_file": _Field(
         "", _path, "file naming the live process's pid ('' for none); SIGHUP to it restarts"
     ),
+    "checkpoint_interval": _Field(
+        1.0,
+        _positive_seconds,
+        "under --supervise: seconds between the worker's checkpoints of client state "
+        "(what a crashed worker's successor starts from)",
+    ),
     # keepalive and idle
     "keepalive": _Field(
         30.0, _seconds, "seconds between keepalives (telnet: IAC NOP) to each client; 0: off"
@@ -370,6 +376,7 @@ class Settings:
     # restart
     restart_timeout: float
     pid_file: str
+    checkpoint_interval: float
     # keepalive and idle
     keepalive: float
     idle_timeout: float

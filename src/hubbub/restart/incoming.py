@@ -37,20 +37,34 @@ class Incoming:
         self.started_at = float(message.get("started_at", time.time()))
         #: When the restart was asked for (the old process's clock, a Unix time).
         self.requested = float(message.get("requested", time.time()))
+        #: True when the supervisor restarts a worker that died (the state is
+        #: its last checkpoint); False after a planned restart.
+        self.crashed = bool(message.get("crashed", False))
+        #: True for the supervisor's first worker: nothing was restarted.
+        self.first = bool(message.get("first", False))
         self._listeners: list[dict[str, Any]] = list(message.get("listeners", ()))
         self._states: list[dict[str, Any]] = list(message.get("clients", ()))
+        # Clients the supervisor holds with no saved state (they came after its
+        # last checkpoint): served as new connections, under the same id.
+        self._fresh: list[dict[str, Any]] = list(message.get("fresh", ()))
         count = sum(int(entry.get("sockets", 0)) for entry in self._listeners)
+        carried = count + len(self._states)
         self._listener_sockets = sockets[:count]
-        self._client_sockets = sockets[count:]
+        self._client_sockets = sockets[count:carried]
+        self._fresh_sockets = sockets[carried:]
         storage.take_sessions(dict(message.get("sessions", {})))
 
     @classmethod
-    def receive(cls) -> Incoming | None:
-        """In a process a restart started: say it has loaded, take what is handed over."""
+    def receive(cls, wants: dict[str, Any]) -> Incoming | None:
+        """In a process a restart started: say it has loaded, take what is handed over.
+
+        ``wants`` goes with "loaded": the listeners and settings a supervisor
+        needs to open them (an old process handing over ignores it).
+        """
         channel = inherited_channel()
         if channel is None:
             return None
-        channel.send({"kind": "loaded", "pid": os.getpid()})
+        channel.send({"kind": "loaded", "pid": os.getpid(), **wants})
         message, sockets = channel.receive()
         if message.get("kind") != "handover":
             channel.close()
@@ -66,7 +80,10 @@ class Incoming:
             sockets = self._listener_sockets[at : at + count]
             at += count
             server = by_url.get(str(entry.get("url")))
-            if server is not None:
+            fed = entry.get("fed")
+            if server is not None and fed is not None:
+                server.fed_address = tuple(fed) if isinstance(fed, list) else str(fed)
+            elif server is not None:
                 server.inherited = sockets
             else:
                 log.info("%s is no longer in the listen setting: closed", entry.get("url"))
@@ -83,7 +100,7 @@ class Incoming:
         with contextlib.suppress(Exception):
             self.channel.send({"kind": "failed", "error": f"{type(error).__name__}: {error}"})
         self.channel.close()
-        for sock in self._listener_sockets + self._client_sockets:
+        for sock in self._listener_sockets + self._client_sockets + self._fresh_sockets:
             sock.close()
 
     async def carry(self, servers: list[Server]) -> int:
@@ -110,6 +127,17 @@ class Incoming:
                 sock.close()
                 continue
             carried += 1
+        for entry, sock in zip(self._fresh, self._fresh_sockets, strict=False):
+            server = by_name.get(str(entry.get("server")))
+            if server is None or server.listener is None:
+                sock.close()
+                continue
+            peer = tuple(entry.get("peer") or ("?", 0))
+            secure = bool(entry.get("secure"))
+            if await server.listener.receive(sock, peer, str(entry.get("id")), secure):
+                carried += 1
         self._states = []
         self._client_sockets = []
+        self._fresh = []
+        self._fresh_sockets = []
         return carried

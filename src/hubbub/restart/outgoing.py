@@ -65,16 +65,26 @@ class Outgoing:
         clients: Callable[[], list[Client]],
         started_at: float,
         handed_over: Callable[[int], None],
+        successor: tuple[int, Channel] | None = None,
     ) -> None:
         self.service = service
         self.timers = timers
         self.clients = clients
         self.started_at = started_at
         self.handed_over = handed_over
+        #: Under the supervisor: the channel it gave us, and who is behind it
+        #: (the supervisor started the new process and speaks for it).
+        self.successor = successor
         self.requested = time.time()
 
     async def run(self) -> bool:
         """Restart; True once the new process has every client (this one should exit)."""
+        if self.successor is not None:
+            pid, channel = self.successor
+            try:
+                return await self._run(pid, channel, lambda: None)
+            finally:
+                channel.close()
         log.info("restarting: starting a new process with the current code")
         try:
             process, channel = spawn(self.service.settings.restart_timeout)
@@ -83,19 +93,19 @@ class Outgoing:
             return False
         done = False
         try:
-            done = await self._run(process, channel)
+            done = await self._run(process.pid, channel, lambda: _reap(process))
         finally:
             channel.close()
             if not done:  # it ends once it sees the channel closed; reaped meanwhile
                 threading.Thread(target=_reap, args=(process,), daemon=True).start()
         return done
 
-    async def _run(self, process: subprocess.Popen[bytes], channel: Channel) -> bool:
+    async def _run(self, pid: int, channel: Channel, reap: Callable[[], str | None]) -> bool:
         service = self.service
         try:
             message, _ = await asyncio.to_thread(channel.receive)
         except ChannelError as exc:
-            status = await asyncio.to_thread(_reap, process)
+            status = await asyncio.to_thread(reap)
             log.error(
                 "restart failed: the new process did not load the application (%s); "
                 "still serving with the running code",
@@ -109,7 +119,7 @@ class Outgoing:
                 message.get("error", message),
             )
             return False
-        log.info("the new process (pid %d) has loaded the application", process.pid)
+        log.info("the new process (pid %d) has loaded the application", pid)
 
         await self._pre_restart()
         paused = time.monotonic()
@@ -163,7 +173,7 @@ class Outgoing:
             await asyncio.to_thread(channel.send, manifest, listener_fds + fds)
             reply, _ = await asyncio.to_thread(channel.receive)
         except ChannelError as exc:
-            status = await asyncio.to_thread(_reap, process)
+            status = await asyncio.to_thread(reap)
             why = f"the new process failed while taking over ({status or exc})"
             return self._call_off(clients, why)
         if reply.get("kind") != "committed":
@@ -177,10 +187,10 @@ class Outgoing:
             "here for %.0f ms",
             len(frozen),
             len(listed),
-            process.pid,
+            pid,
             (time.monotonic() - paused) * 1000,
         )
-        self.handed_over(process.pid)
+        self.handed_over(pid)
         return True
 
     async def _pre_restart(self) -> None:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..endpoints import Endpoint
     from ..server import Server
     from .base import Host
 
-__all__ = ["SCHEMES", "Listener", "Scheme", "open_listener"]
+__all__ = ["SCHEMES", "Listener", "Scheme", "bind", "open_listener"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class Listener(Protocol):
     def carry(self, sock: socket.socket, state: dict[str, Any]) -> Awaitable[None]:
         """Serve a client a restart handed over on ``sock``, with its saved ``state``."""
 
+    def receive(
+        self, sock: socket.socket, peer: tuple[Any, ...], client_id: str, secure: bool
+    ) -> Awaitable[bool]:
+        """Serve a new client the supervisor accepted as ``client_id`` (False: not served)."""
+
 
 SCHEMES: dict[str, Scheme] = {
     "tcp": Scheme(
@@ -90,3 +96,23 @@ async def open_listener(host: Host, server: Server) -> Listener:
     module = importlib.import_module(scheme.module)
     listener: Listener = await module.open_listener(host, server)
     return listener
+
+
+async def bind(endpoint: Endpoint) -> list[socket.socket]:
+    """The sockets ``endpoint``'s listener listens on, bound but not yet served.
+
+    What the supervisor opens for its worker and keeps: the listener in the
+    worker then takes them as a restart's inherited sockets.
+    """
+    scheme = SCHEMES[endpoint.scheme]
+    if scheme.path:
+        from .unix import bind_unix
+
+        return [bind_unix(endpoint.path)]
+    if not scheme.clients:
+        from .udp import bind_datagram
+
+        return await bind_datagram(endpoint)
+    from .listener import bind_stream
+
+    return await bind_stream(endpoint)

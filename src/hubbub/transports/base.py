@@ -244,6 +244,8 @@ class BaseConnection:
         "ended",
         "failure",
         "frozen",
+        "given_id",
+        "held_outside",
         "host",
         "hung_up",
         "inbox",
@@ -282,6 +284,11 @@ class BaseConnection:
         self.hung_up = False
         #: True while the wire is encrypted (TLS); set before the client is made.
         self.secure = False
+        #: True when the supervisor holds a copy of this socket (and, if
+        #: ``secure``, terminates its TLS): it can cross a restart either way.
+        self.held_outside = False
+        #: The id the new client gets (the supervisor's), or None: a fresh one.
+        self.given_id: str | None = None
         self._receive = host.dispatcher.receive
         self._framer = LineBuffer(settings.max_line_length)
         self._editing = settings.line_editing
@@ -400,7 +407,7 @@ class BaseConnection:
         A TLS session lives in a library object that cannot cross a process
         (the supervisor, which terminates TLS, is the way to keep those).
         """
-        if self.secure:
+        if self.secure and not self.held_outside:
             return "an encrypted (TLS) connection cannot cross a restart"
         return None
 
@@ -501,6 +508,7 @@ class BaseConnection:
             raw=self._raw,
             transport=self.transport_name,
             secure=self.secure,
+            client_id=self.given_id,
         )
         client.screen_reader = settings.screen_reader_default
         self.describe(client)

@@ -25,7 +25,16 @@ from .base import BaseConnection, Host
 from .proxy import receive_prelude
 from .tls import ListenerTLS, listener_tls
 
-__all__ = ["BACKLOG", "StreamListener", "bind_addresses", "open_tcp_listener"]
+__all__ = [
+    "ACCEPTS_PER_TURN",
+    "BACKLOG",
+    "OUT_OF_RESOURCES",
+    "StreamListener",
+    "accept_one",
+    "bind_addresses",
+    "bind_stream",
+    "open_tcp_listener",
+]
 
 log = logging.getLogger("hubbub.transport")
 
@@ -37,7 +46,8 @@ ACCEPTS_PER_TURN: Final = 64
 #: How long accepting pauses when the process is out of file descriptors.
 ACCEPT_PAUSE: Final = 0.5
 
-_OUT_OF_RESOURCES: Final = frozenset(
+#: accept() errors that mean the process is out of descriptors or memory.
+OUT_OF_RESOURCES: Final = frozenset(
     code
     for code in (
         getattr(errno, "EMFILE", None),
@@ -132,6 +142,45 @@ class StreamListener:
         protocol = cast(Callable[[], asyncio.Protocol], lambda: connection)
         await self._loop.connect_accepted_socket(protocol, sock)
 
+    async def receive(
+        self, sock: socket.socket, peer: tuple[Any, ...], client_id: str, secure: bool
+    ) -> bool:
+        """Serve a new client the supervisor accepted (and, if ``secure``, decrypts).
+
+        The supervisor keeps a copy of ``sock``; the client gets ``client_id``,
+        which the supervisor knows it by. Admission rules apply as to any new
+        peer. False when it was turned away or lost before it was served.
+        """
+        sock.setblocking(False)
+        refusal = self.host.admit(self.server, peer)
+        if refusal is not None:
+            with contextlib.suppress(OSError):
+                sock.send(self.refusal(refusal))
+            sock.close()
+            return False
+        made: list[BaseConnection] = []
+
+        def make() -> BaseConnection:
+            connection = self.factory()
+            connection.admitted = True
+            connection.secure = secure
+            connection.held_outside = True
+            connection.given_id = client_id
+            connection.prelude = peer  # the socket pair of a TLS client has no peer
+            made.append(connection)
+            return connection
+
+        try:
+            protocol = cast(Callable[[], asyncio.Protocol], make)
+            await self._loop.connect_accepted_socket(protocol, sock)
+        except OSError as exc:
+            log.debug("connection on %s lost while being set up: %s", self.server.url, exc)
+            sock.close()
+            if not made or made[0].admitted:
+                self.host.arrived(self.server)
+            return False
+        return True
+
     def peer(self, address: Any) -> tuple[Any, ...]:
         """A peer's address as ``client.address`` gives it: (host, port)."""
         return tuple(address[:2]) if isinstance(address, tuple) else (str(address), 0)
@@ -140,17 +189,16 @@ class StreamListener:
     def _accept(self, sock: socket.socket) -> None:
         for _ in range(ACCEPTS_PER_TURN):
             try:
-                conn, address = sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
+                accepted = accept_one(sock)
             except OSError as exc:
-                if exc.errno in _OUT_OF_RESOURCES:
+                if exc.errno in OUT_OF_RESOURCES:
                     self._starve(sock, exc)
                     return
-                if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
-                    continue  # the peer gave up before we got to it
                 log.warning("accept on %s failed: %s", self.server.url, exc)
                 return
+            if accepted is None:
+                return
+            conn, address = accepted
             if self._starved:
                 self._starved = False
                 log.info("accepting on %s again", self.server.url)
@@ -228,6 +276,21 @@ class StreamListener:
             self._accept(sock)
 
 
+def accept_one(sock: socket.socket) -> tuple[socket.socket, Any] | None:
+    """The next connection waiting on ``sock`` (None: none is); OSError for real failures.
+
+    A peer that gave up before it was accepted is skipped.
+    """
+    while True:
+        try:
+            return sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                raise
+
+
 def refusal_line(reason: str) -> bytes:
     """A refusal as one line of text: what a person on telnet or nc reads."""
     return reason.encode("utf-8", "replace") + b"\r\n"
@@ -270,12 +333,9 @@ def _reuse_address(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
 
-async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> StreamListener:
-    """Bind ``server.endpoint``'s host and port (every address it resolves to) and listen."""
-    tls = listener_tls(host, server)  # a certificate problem stops the start here
-    sockets = server.take_inherited()  # handed over by a restart: already listening
-    if sockets is None:
-        sockets = await bind_addresses(server.endpoint, socket.SOCK_STREAM, _reuse_address)
+async def bind_stream(endpoint: Endpoint) -> list[socket.socket]:
+    """Listening stream sockets on ``endpoint``'s host and port (every address it resolves to)."""
+    sockets = await bind_addresses(endpoint, socket.SOCK_STREAM, _reuse_address)
     try:
         for sock in sockets:
             sock.listen(BACKLOG)
@@ -283,6 +343,27 @@ async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> Str
         for sock in sockets:
             sock.close()
         raise
+    return sockets
+
+
+async def open_tcp_listener(host: Host, server: Server, factory: Factory) -> StreamListener:
+    """Bind ``server.endpoint``'s host and port (every address it resolves to) and listen.
+
+    Under the supervisor, a listener whose clients speak TLS is *fed*: the
+    supervisor accepts on it and terminates TLS, and hands each client in
+    (see :meth:`StreamListener.receive`); this process holds no socket of it.
+    """
+    tls = listener_tls(host, server)  # a certificate problem stops the start here
+    if server.fed_address is not None:
+        fed = StreamListener(host, server, [], factory, address=server.fed_address)
+        fed.tls = tls
+        return fed
+    sockets = server.take_inherited()  # handed over by a restart: already listening
+    if sockets is None:
+        sockets = await bind_stream(server.endpoint)
+    else:
+        for sock in sockets:
+            sock.listen(BACKLOG)
     listener = StreamListener(host, server, sockets, factory)
     listener.tls = tls
     listener.start()

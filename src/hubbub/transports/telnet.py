@@ -270,8 +270,12 @@ class TelnetConnection(StreamConnection):
 
     # --- a restart ------------------------------------------------------------------------
     def stream_ending(self) -> None:
-        """MCCP2 is finished (``Z_FINISH``) before a handover; the option stays agreed."""
-        if self._deflate is not None:
+        """MCCP2 is finished (``Z_FINISH``) before a handover; the option stays agreed.
+
+        A stream continued after a crash is not finished (its checksum cannot
+        be right): the next process continues it too.
+        """
+        if self._deflate is not None and not self._deflate.continuing:
             self._compress(False)
 
     def stream_resumed(self) -> None:
@@ -314,10 +318,19 @@ class TelnetConnection(StreamConnection):
 
     # --- state -------------------------------------------------------------------------
     def transport_state(self) -> dict[str, Any]:
-        return {"telnet": self.telnet.snapshot()}
+        state: dict[str, Any] = {"telnet": self.telnet.snapshot()}
+        if self._deflate is not None:
+            # Saved mid-stream: a checkpoint (a planned restart ends the stream
+            # first). If it is used, the process that saved it died mid-stream.
+            state["deflating"] = True
+        return state
 
     def restore_transport_state(self, saved: dict[str, Any]) -> None:
         self.telnet.restore(saved.get("telnet", {}))
+        if saved.get("deflating"):
+            # The client still decompresses the stream the dead process began.
+            self._deflate = telnet.Compressor(continuing=True)
+            self.send_wire = self.write_bytes
 
 
 def options_for(host: Host) -> telnet.OptionSet:

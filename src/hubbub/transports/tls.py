@@ -38,7 +38,16 @@ if TYPE_CHECKING:
     from .base import Host
     from .tcp import StreamConnection
 
-__all__ = ["AUTO", "OFF", "ON", "ListenerTLS", "listener_tls", "server_context", "start_tls"]
+__all__ = [
+    "AUTO",
+    "OFF",
+    "ON",
+    "ListenerTLS",
+    "listener_tls",
+    "server_context",
+    "start_tls",
+    "terminated",
+]
 
 log = logging.getLogger("hubbub.transport")
 
@@ -181,13 +190,8 @@ class ListenerTLS:
         )
 
 
-def listener_tls(host: Host, server: Server) -> ListenerTLS | None:
-    """The TLS of ``server``'s listener, with its certificate loaded; None if it has none.
-
-    ``tls://`` and ``telnets://`` need a certificate; ``tcp://`` and
-    ``telnet://`` load one when ``?tls=auto`` asks for it or one is
-    configured (then STARTTLS can use it).
-    """
+def _terms(host: Host, server: Server) -> tuple[str, str, str]:
+    """``server``'s TLS mode, certificate file and key file ("" when none is set)."""
     endpoint = server.endpoint
     settings = host.settings
     options = endpoint.options
@@ -200,6 +204,18 @@ def listener_tls(host: Host, server: Server) -> ListenerTLS | None:
     cert = options.get("cert", settings.tls_cert)
     # A listener's own certificate goes with its own key (or has it in its file).
     key = options.get("key", "" if "cert" in options else settings.tls_key)
+    return mode, cert, key
+
+
+def listener_tls(host: Host, server: Server) -> ListenerTLS | None:
+    """The TLS of ``server``'s listener, with its certificate loaded; None if it has none.
+
+    ``tls://`` and ``telnets://`` need a certificate; ``tcp://`` and
+    ``telnet://`` load one when ``?tls=auto`` asks for it or one is
+    configured (then STARTTLS can use it).
+    """
+    mode, cert, key = _terms(host, server)
+    settings = host.settings
     if not cert:
         if mode == OFF:
             return None
@@ -214,6 +230,24 @@ def listener_tls(host: Host, server: Server) -> ListenerTLS | None:
         settings.tls_handshake_timeout,
         settings.tls_sniff_timeout,
     )
+
+
+def terminated(host: Host, server: Server) -> dict[str, Any] | None:
+    """What a supervisor needs to accept TLS clients for ``server`` (None: it has none).
+
+    Only listeners whose clients begin in TLS (always, or when sniffed) are
+    terminated there; a plain listener offering STARTTLS is not.
+    """
+    mode, cert, key = _terms(host, server)
+    if mode == OFF:
+        return None
+    return {
+        "mode": mode,
+        "cert": cert,
+        "key": key,
+        "handshake_timeout": host.settings.tls_handshake_timeout,
+        "sniff_timeout": host.settings.tls_sniff_timeout,
+    }
 
 
 async def start_tls(connection: StreamConnection) -> None:

@@ -37,6 +37,7 @@ import socket
 from typing import Any, Final, cast
 
 from .. import events
+from ..endpoints import Endpoint
 from ..log_limit import LogLimit
 from ..server import Server, format_address
 from .base import Host
@@ -230,6 +231,13 @@ class DatagramListener:
         """A datagram listener has no clients to carry."""
         sock.close()
 
+    async def receive(
+        self, sock: socket.socket, peer: tuple[Any, ...], client_id: str, secure: bool
+    ) -> bool:
+        """A datagram listener has no clients to be handed."""
+        sock.close()
+        return False
+
     def close(self) -> None:
         """Close the sockets; ``send_to`` raises from now on."""
         if self.closed:
@@ -261,9 +269,14 @@ def _allow_broadcast(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 
 
-async def open_listener(host: Host, server: Server) -> DatagramListener:
+async def bind_datagram(endpoint: Endpoint) -> list[socket.socket]:
+    """Datagram sockets bound to ``endpoint`` (every address its host resolves to)."""
     # No SO_REUSEADDR: two services on one UDP port would share its datagrams unnoticed.
+    return await bind_addresses(endpoint, socket.SOCK_DGRAM, _allow_broadcast)
+
+
+async def open_listener(host: Host, server: Server) -> DatagramListener:
     sockets = server.take_inherited()  # handed over by a restart
     if sockets is None:
-        sockets = await bind_addresses(server.endpoint, socket.SOCK_DGRAM, _allow_broadcast)
+        sockets = await bind_datagram(server.endpoint)
     return await open_datagram_listener(host, server, sockets)

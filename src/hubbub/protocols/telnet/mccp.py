@@ -56,12 +56,22 @@ class Compress:
 
 
 class Compressor:
-    """One client's MCCP2 output stream (zlib framing, as the protocol requires)."""
+    """One client's MCCP2 output stream (zlib framing, as the protocol requires).
 
-    __slots__ = ("_z",)
+    ``continuing`` picks up a stream another process began and could not end
+    (it died: see ``docs/restart.md``). Every write ended on a sync flush, so
+    the client's decompressor waits at a block boundary, and raw deflate
+    blocks that refer to nothing before them continue its stream. Only the
+    checksum at the end cannot be right, so such a stream is not ended at a
+    planned restart but continued again.
+    """
 
-    def __init__(self, level: int = 6) -> None:
-        self._z = zlib.compressobj(level, zlib.DEFLATED, _WBITS, _MEM_LEVEL)
+    __slots__ = ("_z", "continuing")
+
+    def __init__(self, level: int = 6, *, continuing: bool = False) -> None:
+        wbits = -_WBITS if continuing else _WBITS
+        self._z = zlib.compressobj(level, zlib.DEFLATED, wbits, _MEM_LEVEL)
+        self.continuing = continuing
 
     def compress(self, data: bytes) -> bytes:
         """``data`` compressed and flushed, so the client can decompress all of it now."""
@@ -70,7 +80,10 @@ class Compressor:
 
     def finish(self) -> bytes:
         """The end of the stream; what follows it is uncompressed."""
-        return self._z.flush(zlib.Z_FINISH)
+        end = self._z.flush(zlib.Z_FINISH)
+        # A continued stream's checksum is unknown: four bytes stand in for it, so
+        # the client's framing holds though its check fails.
+        return end + bytes(4) if self.continuing else end
 
 
 class Mccp2(Option):

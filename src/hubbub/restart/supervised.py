@@ -1,0 +1,202 @@
+"""The worker's side of ``hubbub run --supervise``.
+
+The supervisor keeps a copy of every client socket, so that when this
+process dies it can hand them all to a new one. For that it must hear of
+each client that arrives here (with a copy of its socket) and each that
+leaves (it then closes its copy: only then does the peer see the close),
+and it needs each client's state: every ``checkpoint_interval`` this
+process sends the states that changed since the last checkpoint, a slice of
+clients per loop turn so that no turn is long, then the list of clients
+alive. The supervisor in turn hands in the clients it accepted on TLS
+listeners, and the channel to the next worker when a restart is planned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from ..stores import storage
+from .channel import Channel
+from .link import Link
+from .state import pending_of
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..server import Server
+
+__all__ = ["SUPERVISOR_ENV", "Supervised", "supervisor_socket"]
+
+log = logging.getLogger("hubbub.supervisor")
+
+#: Names the descriptor of the link to the supervisor in a worker's environment.
+SUPERVISOR_ENV: Final = "_HUBBUB_SUPERVISOR_FD"
+#: Clients whose state is taken per loop turn at a checkpoint.
+CHUNK: Final = 100
+
+
+def supervisor_socket() -> socket.socket | None:
+    """In a worker the supervisor started: its end of the link (once; else None)."""
+    value = os.environ.pop(SUPERVISOR_ENV, None)
+    if value is None:
+        return None
+    try:
+        return socket.socket(fileno=int(value))
+    except (ValueError, OSError) as exc:
+        raise RuntimeError(f"{SUPERVISOR_ENV}={value!r} names no usable socket: {exc}") from None
+
+
+class Supervised:
+    """The link to the supervisor, and the checkpoints sent over it."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        interval: float,
+        timeout: float,
+        clients: Callable[[], list[Client]],
+        servers: Callable[[], list[Server]],
+        restart_into: Callable[[int, Channel], None],
+        orphaned: Callable[[], object],
+    ) -> None:
+        self.interval = interval
+        self.timeout = timeout
+        self._clients = clients
+        self._servers = servers
+        self._restart_into = restart_into
+        self._orphaned = orphaned
+        self._loop = asyncio.get_running_loop()
+        self._link = Link(sock, self._loop, self._received, self._lost)
+        self._given: set[str] = set()  # ids of clients the supervisor handed in
+        self._sent: dict[str, dict[str, Any]] = {}  # state last sent, per client
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._alive = True
+
+    def start(self) -> None:
+        self._link.start()
+        self._timer = self._loop.call_later(self.interval, self._checkpoint)
+
+    def close(self) -> None:
+        """This process is done (stopped, or handed over): send what is queued and let go."""
+        self._alive = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._link.close()
+
+    # --- what this process tells the supervisor ------------------------------------
+    def register(self, client: Client) -> None:
+        """``client`` is in: the supervisor keeps a copy of its socket (it has one already
+        for a client it handed in)."""
+        entry = {
+            "kind": "client",
+            "id": client.id,
+            "server": client.server.name,
+            "peer": list(client.address),
+            "secure": client.secure,
+        }
+        if client.id in self._given:
+            self._given.discard(client.id)
+            self._link.send(entry)
+            return
+        fd = client.connection.fileno()
+        if fd is not None:
+            self._link.send(entry, [fd])
+
+    def gone(self, client_id: str) -> None:
+        """The client left: the supervisor closes its copy (the peer sees the close then)."""
+        self._given.discard(client_id)
+        self._sent.pop(client_id, None)
+        self._link.send({"kind": "gone", "id": client_id})
+
+    def ask_restart(self) -> None:
+        """A planned restart: the supervisor starts the next worker and gives us a channel."""
+        self._link.send({"kind": "restart"})
+
+    def stopping(self) -> None:
+        """The service is stopping on purpose: the supervisor stops too, not restarts it."""
+        self._link.send({"kind": "stopping"})
+
+    # --- checkpoints ---------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        self._timer = None
+        self._step(self._clients(), 0)
+
+    def _step(self, clients: list[Client], at: int) -> None:
+        changed: dict[str, Any] = {}
+        sent = self._sent
+        for client in clients[at : at + CHUNK]:
+            if not client.connected:
+                continue
+            try:
+                state = client.snapshot()
+                state.update(pending_of(client))
+            except Exception:
+                log.exception("the state of %r could not be taken for the checkpoint", client)
+                continue
+            if sent.get(client.id) != state:
+                sent[client.id] = changed[client.id] = state
+        if changed:
+            self._link.send({"kind": "states", "clients": changed})
+        if at + CHUNK < len(clients):
+            self._loop.call_soon(self._step, clients, at + CHUNK)
+            return
+        ids = [client.id for client in clients if client.connected]
+        if len(sent) > len(ids):
+            alive = set(ids)
+            for gone in [key for key in sent if key not in alive]:
+                del sent[gone]
+        self._link.send({"kind": "checkpoint", "ids": ids, "sessions": storage.session_values()})
+        if self._alive:
+            self._timer = self._loop.call_later(self.interval, self._checkpoint)
+
+    # --- what the supervisor tells this process ------------------------------------
+    def _received(self, message: dict[str, Any], sockets: list[socket.socket]) -> None:
+        kind = message.get("kind")
+        if kind == "client" and sockets:
+            task = self._loop.create_task(self._take(message, sockets[0]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind == "restart" and sockets:
+            channel = Channel(sockets[0], self.timeout)
+            self._restart_into(int(message.get("pid", 0)), channel)
+        else:
+            log.warning("unexpected message from the supervisor: %r", kind)
+            for sock in sockets:
+                sock.close()
+
+    async def _take(self, message: dict[str, Any], sock: socket.socket) -> None:
+        """Serve a client the supervisor accepted (on a TLS listener, or after a crash)."""
+        client_id = str(message.get("id"))
+        name = str(message.get("server"))
+        server = next((s for s in self._servers() if s.name == name), None)
+        listener = server.listener if server is not None else None
+        if listener is None:
+            sock.close()
+            self.gone(client_id)
+            return
+        peer = tuple(message.get("peer") or ("?", 0))
+        self._given.add(client_id)
+        if not await listener.receive(sock, peer, client_id, bool(message.get("secure"))):
+            self.gone(client_id)
+
+    def _lost(self) -> None:
+        if self._alive:
+            self._alive = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            log.error(
+                "the supervisor is gone: stopping (nothing would recover this process "
+                "after a crash, and a new supervisor must be free to listen)"
+            )
+            self._orphaned()
+        with contextlib.suppress(Exception):
+            self._link.close()
