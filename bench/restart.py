@@ -1,4 +1,4 @@
-"""Hot restart under load (scenario "restart"): ``python bench/restart.py --clients 1000``.
+"""Hot restart under load (scenarios "restart", "supervisor"): ``python bench/restart.py``.
 
 Starts ``hubbub run bench/servers/restart_app.py`` (a telnet echo that puts
 its pid in every reply) as a real process, connects ``--clients`` telnet
@@ -11,6 +11,14 @@ sends SIGHUP. From the signal on, every other client sends a probe every
 * ``dropped``: connections that ended (EOF or reset) — must be 0;
 * ``lost`` / ``duplicated`` / ``reordered``: typists' lines not answered,
   answered twice, or out of order — all must be 0.
+
+With ``--supervise`` the server runs under the supervisor, and ``--event``
+picks what happens: ``sighup`` (a planned restart), ``kill`` (``kill -9`` of
+the worker: lines the dead worker had read since its last checkpoint are
+lost, so only the gap and the dropped count are the guarantee there), or
+``steady`` (nothing: the typists type for ``--seconds`` and the CPU time of
+the server's processes is measured, to compare with and without the
+supervisor).
 
 Prints one JSON object. The server runs on ``BENCH_CPU`` (the new process
 inherits it); this load generator on another CPU if ``BENCH_CLIENT_CPU`` is set.
@@ -69,6 +77,7 @@ class Peer(asyncio.Protocol):
             if text == "ready":
                 if not self.ready.done():
                     self.ready.set_result(None)
+                    self.bench.old_pid = self.bench.old_pid or pid  # the worker's pid
                 continue
             if pid != self.bench.old_pid and self.new_at is None and self.bench.signalled:
                 self.new_at = time.monotonic()
@@ -86,17 +95,79 @@ class Peer(asyncio.Protocol):
             self.transport.write(text.encode() + b"\r\n")
 
 
+def children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 class Bench:
-    def __init__(self, clients: int, typists: int) -> None:
+    def __init__(self, clients: int, typists: int, event: str, seconds: float) -> None:
         self.clients = clients
         self.typists = typists
+        self.event = event
+        self.seconds = seconds
         self.old_pid = ""
         self.signalled = False
         self.peers: list[Peer] = []
 
+    def fire(self, pid: int) -> None:
+        """The restart: SIGHUP to the live process, or kill -9 of the supervisor's worker."""
+        if self.event == "kill":
+            os.kill(int(self.old_pid), signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGHUP)
+
+    async def steady(self, pid: int, typists: list[Peer]) -> dict[str, Any]:
+        """Type for ``seconds``; the server processes' CPU time meanwhile."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        async def type_lines(peer: Peer) -> None:
+            seq = 0
+            await asyncio.sleep(PERIOD * (peer.n % 20) / 20)
+            while not stop.is_set():
+                seq += 1
+                peer.sent.append(seq)
+                peer.send(f"t{seq}")
+                await asyncio.sleep(PERIOD)
+
+        tasks = [loop.create_task(type_lines(peer)) for peer in typists]
+        await asyncio.sleep(1.0)
+        pids = [pid, *children(pid)]
+        before, started = [cpu_seconds(p) for p in pids], time.monotonic()
+        await asyncio.sleep(self.seconds)
+        each = [cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)]
+        elapsed = time.monotonic() - started
+        stop.set()
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(0.5)
+        answered = sum(len(p.got) for p in typists)
+        for peer in self.peers:
+            if peer.transport is not None:
+                peer.transport.close()
+        return {
+            "event": self.event,
+            "clients": self.clients,
+            "typists": self.typists,
+            "cpu_s_each": each,  # the live process (the supervisor), then its worker
+            "server_cpu_s": sum(each),
+            "cpu_pct": 100 * sum(each) / elapsed,
+            "window_s": elapsed,
+            "lines_per_s": answered / (elapsed + 1.5),
+            "dropped": sum(1 for p in self.peers if p.closed),
+        }
+
     async def run(self, port: int, pid: int) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        self.old_pid = str(pid)
         gate = asyncio.Semaphore(64)
 
         async def connect(n: int) -> Peer:
@@ -107,6 +178,8 @@ class Bench:
 
         self.peers = list(await asyncio.gather(*(connect(n) for n in range(self.clients))))
         typists, others = self.peers[: self.typists], self.peers[self.typists :]
+        if self.event == "steady":
+            return await self.steady(pid, typists)
         stop = asyncio.Event()
 
         async def type_lines(peer: Peer) -> None:
@@ -125,10 +198,11 @@ class Bench:
                 await asyncio.sleep(PERIOD)
 
         tasks = [loop.create_task(type_lines(peer)) for peer in typists]
-        await asyncio.sleep(1.0)
+        # (Under the supervisor, a checkpoint has been taken by then.)
+        await asyncio.sleep(1.5)
         signalled = time.monotonic()
         self.signalled = True
-        os.kill(pid, signal.SIGHUP)
+        self.fire(pid)
         tasks += [loop.create_task(probe(peer)) for peer in others]
         deadline = signalled + 10.0
         while time.monotonic() < deadline and any(p.new_at is None for p in self.peers):
@@ -152,6 +226,7 @@ class Bench:
             if peer.transport is not None:
                 peer.transport.close()
         return {
+            "event": self.event,
             "clients": self.clients,
             "typists": self.typists,
             "typed_lines": sum(len(p.sent) for p in typists),
@@ -165,7 +240,9 @@ class Bench:
         }
 
 
-def start_server(directory: Path, loop: str) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_server(
+    directory: Path, loop: str, supervise: bool
+) -> tuple[subprocess.Popen[bytes], int, int]:
     pid_file = directory / "pid"
     log = (directory / "log").open("wb")
     cpu = os.environ.get("BENCH_CPU")
@@ -190,6 +267,7 @@ def start_server(directory: Path, loop: str) -> tuple[subprocess.Popen[bytes], i
             loop,
             "--log-level",
             "INFO",
+            *(["--supervise"] if supervise else []),
         ],
         cwd=directory,
         env=env,
@@ -214,15 +292,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--typists", type=int, default=200)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument("--supervise", action="store_true", help="run under the supervisor")
+    parser.add_argument("--event", choices=("sighup", "kill", "steady"), default="sighup")
+    parser.add_argument("--seconds", type=float, default=5.0, help="typing time for steady")
     args = parser.parse_args()
+    if args.event == "kill" and not args.supervise:
+        parser.error("--event kill needs --supervise (nothing restarts a killed server)")
     client_cpu = os.environ.get("BENCH_CLIENT_CPU")
     if client_cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(client_cpu)})
     with tempfile.TemporaryDirectory(prefix="hubbub-restart-") as where:
         directory = Path(where)
-        proc, port, pid = start_server(directory, args.loop)
+        proc, port, pid = start_server(directory, args.loop, args.supervise)
         try:
-            result = asyncio.run(Bench(args.clients, args.typists).run(port, pid))
+            bench = Bench(args.clients, args.typists, args.event, args.seconds)
+            result = asyncio.run(bench.run(port, pid))
+            result["supervised"] = args.supervise
             log = (directory / "log").read_text(errors="replace")
             paused = re.search(r"input was paused here for (\d+) ms", log)
             result["paused_ms"] = float(paused.group(1)) if paused else None
@@ -234,6 +319,19 @@ def main() -> None:
             with contextlib.suppress(OSError, ValueError):  # the process serving now
                 os.kill(int((directory / "pid").read_text()), signal.SIGTERM)
             proc.wait(10)
+        if args.event == "steady" and args.supervise:
+            # The worker's own account of its checkpoints, written as it stopped.
+            log = (directory / "log").read_text(errors="replace")
+            took = re.search(r"(\d+) checkpoint\(s\) took ([\d.]+) ms of CPU", log)
+            if took:
+                count, spent = int(took.group(1)), float(took.group(2)) / 1000
+                result["checkpoints"] = count
+                result["checkpoint_ms_each"] = 1000 * spent / count
+                # The supervision's share of the server's CPU over the window: the
+                # supervisor's time, and the worker's time in checkpoints (one a second).
+                supervisor, worker = result["cpu_s_each"]
+                in_window = spent / count * result["window_s"]
+                result["supervision_pct"] = 100 * (supervisor + in_window) / worker
     print(json.dumps(result))
 
 

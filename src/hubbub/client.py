@@ -81,6 +81,9 @@ class Connection(Protocol):
     def snapshot(self) -> dict[str, Any]:
         """The transport's own state (negotiated options, a partial line) as JSON data."""
 
+    def state_mark(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever :meth:`snapshot` would."""
+
     def start_tls(self) -> Awaitable[None]:
         """Upgrade the connection to TLS in place (STARTTLS)."""
 
@@ -187,6 +190,7 @@ class Client:
         "_groups",
         "_raw",
         "_session",
+        "_unsaved",
         "address",
         "colors",
         "connected",
@@ -254,6 +258,7 @@ class Client:
         self.prompt_text: str | None = None
         self._session: dict[str, Any] | None = None
         self._groups: set[str] | None = None
+        self._unsaved: tuple[str, ...] = ()  # attributes last warned about
         #: The service's group index while the service lists this client (hubbub's own).
         self.group_index: GroupIndex | None = None
         #: What the connection is now: tcp, tls, telnet, telnets, unix, ws, wss
@@ -536,15 +541,37 @@ class Client:
                 dropped.append(name)
             else:
                 attributes[name] = value
-        if dropped:
+        unsaved = tuple(sorted(dropped))
+        if unsaved and unsaved != self._unsaved:
             log.warning(
                 "%r: attribute(s) %s are not JSON values and were left out of its state",
                 self,
-                ", ".join(sorted(dropped)),
+                ", ".join(unsaved),
             )
+        self._unsaved = unsaved
         state["attributes"] = attributes
         state["connection"] = self.connection.snapshot()
         return state
+
+    def app_state(self) -> tuple[Any, ...]:
+        """What application code changes about this client, for a cheap comparison.
+
+        Its own attributes, session fields, groups, echo, prompt, encoding and
+        line ending: the supervisor's checkpoint compares this with a copy
+        from the last one and takes a :meth:`snapshot` only when it differs
+        (or input arrived). The values are the live ones, not copies.
+        """
+        return (
+            self.__dict__,
+            self._session,
+            self._groups,
+            self._echo,
+            self.prompt_text,
+            self._encoding,
+            self.newline,
+            self.screen_reader,
+            self.colors,
+        )
 
     @classmethod
     def restore(cls, state: dict[str, Any], connection: Connection, server: Server) -> Client:

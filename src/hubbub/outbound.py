@@ -143,6 +143,9 @@ class Waiting:
     def send_data(self, package: str, data: Any) -> None:
         pass
 
+    def state_mark(self) -> tuple[Any, ...]:
+        return ()
+
     def close(self) -> None:
         self.outbound.give_up(self.client)
 

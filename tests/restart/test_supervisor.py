@@ -358,3 +358,22 @@ async def test_an_mccp2_stream_continues_after_a_crash(supervised: Callable[...,
     assert START not in text  # no second start inside the stream
     assert not inflate.unused_data
     writer.close()
+
+
+def test_a_worker_whose_supervisor_dies_stops_gracefully(
+    supervised: Callable[..., Served],
+) -> None:
+    """Nothing would recover it after a crash, and a new supervisor must be free to
+    listen: the orphaned worker stops as if told to (clients get PreStop's word)."""
+    served = supervised()
+    worker = worker_of(served.pid)
+    _workers_left.append(worker)
+    client = Line(served.port())
+    client.line()
+    os.kill(served.pid, signal.SIGKILL)
+    assert client.line() == "*** stopping ***"
+    assert client.rest() == b""
+    deadline = time.monotonic() + TIMEOUT
+    while Path(f"/proc/{worker}").exists() and not _zombie(worker):
+        assert time.monotonic() < deadline, "the orphaned worker did not stop"
+        time.sleep(0.05)

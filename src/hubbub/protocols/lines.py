@@ -98,6 +98,10 @@ class LineBuffer:
         self._after_cr = False
         return partial
 
+    def mark(self) -> tuple[bytes, bool, bool]:
+        """A cheap value that changes whenever :meth:`snapshot` would."""
+        return (self._buf, self._skipping, self._after_cr)
+
     def snapshot(self) -> dict[str, object]:
         """The unfinished line and framing state, as JSON-able values.
 

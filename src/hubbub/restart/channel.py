@@ -16,13 +16,23 @@ import struct
 from collections.abc import Sequence
 from typing import Any, Final
 
-__all__ = ["Channel", "ChannelError"]
+__all__ = ["Channel", "ChannelError", "frames"]
 
 _HEADER: Final = struct.Struct("!II")  # JSON length, descriptor count
 #: Descriptors per ``sendmsg`` (Linux accepts at most 253 in one message).
 FDS_PER_BATCH: Final = 200
 #: The largest message taken: a few KiB per client, for many thousands.
 MAX_MESSAGE: Final = 256 * 1024 * 1024
+
+
+def frames(message: dict[str, Any], fds: Sequence[int] = ()) -> list[tuple[bytes, list[int]]]:
+    """``message`` as what goes on the wire: the header and JSON, then one marker
+    byte per batch of descriptors (each to be sent with its batch)."""
+    payload = json.dumps(message, separators=(",", ":")).encode("utf-8")
+    out: list[tuple[bytes, list[int]]] = [(_HEADER.pack(len(payload), len(fds)) + payload, [])]
+    for start in range(0, len(fds), FDS_PER_BATCH):
+        out.append((b"F", list(fds[start : start + FDS_PER_BATCH])))
+    return out
 
 
 class ChannelError(Exception):
@@ -42,11 +52,12 @@ class Channel:
 
     def send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
         """Send ``message`` and the descriptors ``fds`` (the receiver gets copies)."""
-        payload = json.dumps(message, separators=(",", ":")).encode("utf-8")
         try:
-            self.sock.sendall(_HEADER.pack(len(payload), len(fds)) + payload)
-            for start in range(0, len(fds), FDS_PER_BATCH):
-                socket.send_fds(self.sock, [b"F"], list(fds[start : start + FDS_PER_BATCH]))
+            for data, batch in frames(message, fds):
+                if batch:
+                    socket.send_fds(self.sock, [data], batch)
+                else:
+                    self.sock.sendall(data)
         except OSError as exc:
             raise ChannelError(f"sending to the other process failed: {exc}") from None
 

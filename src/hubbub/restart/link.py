@@ -3,29 +3,36 @@
 The handover :class:`~.channel.Channel` blocks, which suits a restart that
 has nothing else to do. The supervisor and its worker talk all the time
 (clients registered and gone, checkpoints, TLS clients handed in) and both
-have a loop to keep running, so here a thread writes what the loop queued
-and another reads, handing each message to the loop. Descriptors to send
-are duplicated when queued: by the time the writer sends one, the loop may
-have closed the original and reused its number.
+have a loop to keep running. Messages are sent from the loop without
+blocking (what the socket does not take waits for it to be writable), in
+the channel's framing; a thread reads, handing each message to the loop.
+Sending from the loop, not from a thread, matters: a writer thread made
+the worker pay for every checkpoint twice over in GIL hand-offs.
+Descriptors to send are duplicated when queued: by the time they go out,
+the loop may have closed the originals and reused their numbers.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import logging
 import os
-import queue
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
-from .channel import Channel, ChannelError
+from .channel import Channel, ChannelError, frames
 
 __all__ = ["Link"]
 
 log = logging.getLogger("hubbub.supervisor")
+
+#: Bytes queued for a peer that does not read before the link is given up.
+MAX_QUEUED: Final = 256 * 1024 * 1024
 
 Received = Callable[[dict[str, Any], list[socket.socket]], None]
 
@@ -40,24 +47,29 @@ class Link:
         received: Received,
         lost: Callable[[], None],
     ) -> None:
-        self.channel = Channel(sock)
+        # The reader blocks in its thread (a timeout makes Python poll, so the
+        # descriptor may be non-blocking); the loop writes on a second socket
+        # object over the same connection.
+        sock.settimeout(3600.0)
+        self.channel = Channel(sock, 3600.0)
+        self._out_sock = sock.dup()
+        self._out_sock.setblocking(False)
         self._loop = loop
         self._received = received
         self._lost = lost
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], list[int]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._closed = False
-        self._reader = threading.Thread(target=self._read, name="hubbub-link-read", daemon=True)
-        self._writer = threading.Thread(target=self._write, name="hubbub-link-write", daemon=True)
+        self._out: deque[tuple[bytes, list[int]]] = deque()
+        self._queued = 0
+        self._waiting = False  # for the socket to be writable
+        self._closing = False
+        self._broken = False
+        self._reader = threading.Thread(target=self._read, name="hubbub-link", daemon=True)
 
     def start(self) -> None:
         self._reader.start()
-        self._writer.start()
 
     def send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
-        """Queue ``message`` with copies of ``fds``; never blocks."""
-        if self._closed:
+        """Send ``message`` with copies of ``fds``; never blocks."""
+        if self._closing or self._broken:
             return
         copies: list[int] = []
         for fd in fds:
@@ -66,49 +78,88 @@ class Link:
             except OSError:
                 for copy in copies:
                     os.close(copy)
-                return  # the socket is gone already: nothing to register
-        self._queue.put((message, copies))
+                return  # the socket is gone already: nothing to send it with
+        for frame in frames(message, copies):
+            self._out.append(frame)
+            self._queued += len(frame[0])
+        if self._queued > MAX_QUEUED:
+            log.error("the other process takes nothing: %d bytes queued; giving up", self._queued)
+            self._give_up()
+            return
+        if not self._waiting:
+            self._flush()
 
     def close(self) -> None:
-        """Send what is queued, then stop (the reader ends when the socket closes)."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
+        """Send what is queued (waiting briefly if it must), then let go of the link."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._waiting:
+            self._loop.remove_writer(self._out_sock.fileno())
+            self._waiting = False
+        if self._out and not self._broken:
+            with contextlib.suppress(OSError):
+                self._out_sock.setblocking(True)
+                self._out_sock.settimeout(1.0)
+                self._flush()
+        self._give_up()
 
-    def _write(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            message, fds = item
+    def _flush(self) -> None:
+        out = self._out
+        sock = self._out_sock
+        while out:
+            data, fds = out[0]
             try:
-                self.channel.send(message, fds)
-            except ChannelError:
-                self._drop_queued(fds)
-                break
-            finally:
-                for fd in fds:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-        with contextlib.suppress(OSError):
-            self.channel.sock.shutdown(socket.SHUT_WR)
-
-    def _drop_queued(self, fds: list[int]) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
+                if fds:
+                    rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                    sent = sock.sendmsg([data], rights)
+                else:
+                    sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                if not self._waiting and not self._closing:
+                    self._waiting = True
+                    self._loop.add_writer(sock.fileno(), self._writable)
                 return
-            if item is not None:
-                for fd in item[1]:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+            except OSError:
+                self._give_up()
+                return
+            for fd in fds:  # (they went with the first byte sent)
+                os.close(fd)
+            self._queued -= sent
+            if sent < len(data):
+                out[0] = (data[sent:], [])
+            else:
+                out.popleft()
+
+    def _writable(self) -> None:
+        self._loop.remove_writer(self._out_sock.fileno())
+        self._waiting = False
+        self._flush()
+
+    def _give_up(self) -> None:
+        """Drop what is queued and shut the sending side: the peer sees the end."""
+        self._broken = True
+        if self._waiting:
+            self._loop.remove_writer(self._out_sock.fileno())
+            self._waiting = False
+        while self._out:
+            for fd in self._out.popleft()[1]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._queued = 0
+        with contextlib.suppress(OSError):
+            self._out_sock.shutdown(socket.SHUT_WR)
+        self._out_sock.close()
 
     def _read(self) -> None:
         while True:
             try:
                 message, sockets = self.channel.receive()
-            except (ChannelError, OSError, ValueError):
+            except ChannelError as exc:
+                if "in time" in str(exc):
+                    continue  # an hour without a word: still there
+                break
+            except (OSError, ValueError):
                 break
             if not self._deliver(message, sockets):
                 return

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..client import Client
     from ..server import Server
 
-__all__ = ["pending_of", "resume"]
+__all__ = ["pending_mark", "pending_of", "resume"]
 
 log = logging.getLogger("hubbub.restart")
 
@@ -52,6 +52,18 @@ def pending_of(client: Client) -> dict[str, Any]:
             "attributes": _attributes(event, client),
         }
     return saved
+
+
+def pending_mark(client: Client) -> tuple[int, int] | None:
+    """A cheap value that changes whenever :func:`pending_of` would (None: nothing pending)."""
+    inbox = client.inbox
+    if not isinstance(inbox, Inbox):
+        return None
+    items = inbox.items
+    running = inbox.running()
+    if not items and running is None:
+        return None
+    return (len(items) if items else 0, id(running[0]) if running is not None else 0)
 
 
 def _attributes(event: Event, client: Client) -> dict[str, Any]:

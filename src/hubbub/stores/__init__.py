@@ -141,6 +141,8 @@ class Storage:
         """Every loaded record's session fields (JSON values only): what a restart carries."""
         carried: dict[str, dict[str, dict[str, Any]]] = {}
         for kind, records in self._kinds.items():
+            if not records or not next(iter(records.values()))._session:
+                continue  # a kind without session fields (most): nothing to look at
             for key, record in records.items():
                 values = record._session_values()
                 if values:

@@ -611,6 +611,17 @@ class BaseConnection:
             self.write_bytes(self.prepare(reason + "\r\n"))
         self.close()
 
+    def state_mark(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever :meth:`snapshot` would (compared by the
+        supervisor's checkpoints, which take a snapshot only then)."""
+        backlog = self._backlog
+        queued = (len(backlog), self._backlog_at) if backlog else None
+        return (self._framer.mark(), queued, self.transport_mark())
+
+    def transport_mark(self) -> Any:
+        """The concrete transport's part of :meth:`state_mark` (None: its state is fixed)."""
+        return None
+
     def snapshot(self) -> dict[str, Any]:
         """The connection's part of the client's state (see :meth:`Client.snapshot`).
 

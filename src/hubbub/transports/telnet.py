@@ -317,6 +317,9 @@ class TelnetConnection(StreamConnection):
             self.send_prepared(b"\r\n")
 
     # --- state -------------------------------------------------------------------------
+    def transport_mark(self) -> Any:
+        return (self.telnet.changes, self._deflate is not None)
+
     def transport_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"telnet": self.telnet.snapshot()}
         if self._deflate is not None:

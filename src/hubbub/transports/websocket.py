@@ -289,6 +289,11 @@ class WebSocketConnection(StreamConnection):
             self._ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
 
     # --- a restart: the protocol state after the handshake is data ------------------------
+    def transport_mark(self) -> Any:
+        buffered = self.ws.reader.buffer
+        fragments = self._fragments
+        return (bytes(buffered) if buffered else b"", len(fragments) if fragments else 0)
+
     def transport_state(self) -> dict[str, Any]:
         extensions = [
             {

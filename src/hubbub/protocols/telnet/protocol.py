@@ -127,6 +127,7 @@ class TelnetProtocol:
         "_tail",
         "_trailer",
         "_window",
+        "changes",
         "more",
         "pending",
         "state",
@@ -156,6 +157,9 @@ class TelnetProtocol:
         #: True when input from earlier calls still waits (MCCP3 hands compressed
         #: input on in bounded pieces): call :meth:`receive_data` again with ``b""``.
         self.more = False
+        #: Counts input that may have changed the state :meth:`snapshot` saves
+        #: (commands, subnegotiations, compressed input): a cheap "did it change".
+        self.changes = 0
         #: True when records or replies are waiting to be taken.
         self.pending = False
         #: Plain data option handlers keep per connection (saved with the client).
@@ -181,6 +185,7 @@ class TelnetProtocol:
         # The common case: nothing to do, nothing copied (``IAC not in`` is a memchr).
         if self._state == _DATA and IAC not in data and self._inflate is None and not self._tail:
             return data
+        self.changes += 1  # (not on the common path above: plain text changes nothing)
         if self._inflate is not None or self._tail:
             return self._next_piece(data)
         return self._parse(data)
