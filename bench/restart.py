@@ -95,6 +95,17 @@ class Peer(asyncio.Protocol):
             self.transport.write(text.encode() + b"\r\n")
 
 
+async def type_lines(peer: Peer, stop: asyncio.Event) -> None:
+    """A numbered line every PERIOD until ``stop`` (typists start spread over the period)."""
+    seq = 0
+    await asyncio.sleep(PERIOD * (peer.n % 20) / 20)
+    while not stop.is_set():
+        seq += 1
+        peer.sent.append(seq)
+        peer.send(f"t{seq}")
+        await asyncio.sleep(PERIOD)
+
+
 def children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -131,16 +142,7 @@ class Bench:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
 
-        async def type_lines(peer: Peer) -> None:
-            seq = 0
-            await asyncio.sleep(PERIOD * (peer.n % 20) / 20)
-            while not stop.is_set():
-                seq += 1
-                peer.sent.append(seq)
-                peer.send(f"t{seq}")
-                await asyncio.sleep(PERIOD)
-
-        tasks = [loop.create_task(type_lines(peer)) for peer in typists]
+        tasks = [loop.create_task(type_lines(peer, stop)) for peer in typists]
         await asyncio.sleep(1.0)
         pids = [pid, *children(pid)]
         before, started = [cpu_seconds(p) for p in pids], time.monotonic()
@@ -182,22 +184,13 @@ class Bench:
             return await self.steady(pid, typists)
         stop = asyncio.Event()
 
-        async def type_lines(peer: Peer) -> None:
-            seq = 0
-            await asyncio.sleep(PERIOD * (peer.n % 20) / 20)  # spread over the period
-            while not stop.is_set():
-                seq += 1
-                peer.sent.append(seq)
-                peer.send(f"t{seq}")
-                await asyncio.sleep(PERIOD)
-
         async def probe(peer: Peer) -> None:
             await asyncio.sleep(PERIOD * (peer.n % 20) / 20)
             while peer.new_at is None and not stop.is_set():
                 peer.send("p")
                 await asyncio.sleep(PERIOD)
 
-        tasks = [loop.create_task(type_lines(peer)) for peer in typists]
+        tasks = [loop.create_task(type_lines(peer, stop)) for peer in typists]
         # (Under the supervisor, a checkpoint has been taken by then.)
         await asyncio.sleep(1.5)
         signalled = time.monotonic()
