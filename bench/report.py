@@ -317,6 +317,44 @@ def budgets(results: Results) -> list[tuple[str, str, str]]:
             + ", ".join(f"{key} {value}" for key, value in bad.items())
             + f" of {sum(r['typed_lines'] for r in rounds_):,} typed lines",
         )
+    for loop, rounds_ in results.supervisor_kill.items():
+        full = rounds_[0]["clients"] == 1000
+        p99 = max(r["gap_p99_ms"] for r in rounds_)
+        dropped = sum(r["dropped"] for r in rounds_)
+        check(
+            f"Supervisor, {rounds_[0]['clients']:,} telnet clients, {rounds_[0]['typists']} "
+            f"typing ({loop}): 0 dropped, every client served again < 2 s after kill -9 "
+            "of the worker (p99)",
+            (p99 < 2000 and not dropped) if full else None,
+            f"gap p99 {p99:.0f} ms (worst round), p50 "
+            f"{statistics.median(r['gap_p50_ms'] for r in rounds_):.0f} ms; dropped {dropped}; "
+            f"lines lost {sum(r['lost'] for r in rounds_)} (read by the dead worker after "
+            "its last checkpoint: not promised)",
+        )
+    steady = results.supervisor_steady
+
+    def rate(rounds_: list[dict[str, Any]]) -> float:
+        return statistics.median(r["lines_per_s"] for r in rounds_)
+
+    if steady:
+        shares = {
+            typing: statistics.median(r["supervision_pct"] for r in rounds_)
+            for typing, rounds_ in steady.items()
+            if all("supervision_pct" in r for r in rounds_)
+        }
+        first = next(iter(steady.values()))[0]
+        full = first["clients"] == 1000
+        each = statistics.median(r["checkpoint_ms_each"] for rs in steady.values() for r in rs)
+        check(
+            f"Supervisor's steady-state cost ≤ 2% of server CPU, {first['clients']:,} "
+            "telnet clients (uvloop)",
+            all(v <= 2.0 for v in shares.values()) if full and shares else None,
+            "; ".join(
+                f"{typing} typing ({rate(steady[typing]):,.0f} lines/s): {share:.1f}%"
+                for typing, share in shares.items()
+            )
+            + f"; a checkpoint of every client costs {each:.1f} ms of worker CPU",
+        )
     for loop, rounds_ in results.timers.items():
         count = rounds_[0]["timers"]
         pct = statistics.median(r["cpu_pct"] for r in rounds_)

@@ -404,7 +404,15 @@ SCENARIOS[-1:-1] = [
 ]
 NET_SCENARIOS = [s.name for s in SCENARIOS]
 SCENARIO = {s.name: s for s in SCENARIOS}
-ALL_SCENARIOS = [*NET_SCENARIOS, "dispatch", "timers", "stores", "restart", "logins"]
+ALL_SCENARIOS = [
+    *NET_SCENARIOS,
+    "dispatch",
+    "timers",
+    "stores",
+    "restart",
+    "supervisor",
+    "logins",
+]
 #: The timers scenario: this many every(1) timers (fewer in a smoke run).
 TIMERS = 10_000
 
@@ -705,6 +713,11 @@ class Results:
     # restart[loop] -> list of bench/restart.py results (one per round)
     restart: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     restart_errors: dict[str, str] = field(default_factory=dict)
+    # supervisor_kill[loop] -> bench/restart.py --supervise --event kill results
+    supervisor_kill: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # supervisor_steady["200"|"1000" typists] -> --supervise --event steady results
+    supervisor_steady: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    supervisor_errors: dict[str, str] = field(default_factory=dict)
     # logins[loop] -> list of bench/logins.py results (one per round)
     logins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     logins_errors: dict[str, str] = field(default_factory=dict)
@@ -929,11 +942,14 @@ def run_per_loop(
     errors: dict[str, str],
     describe: Any,
     log: Any,
+    script: str = "",
 ) -> None:
-    """bench/NAME.py with ``args`` once per round and event loop; its JSON into ``into``."""
+    """bench/NAME.py (or SCRIPT.py) with ``args`` once per round and event loop; its
+    JSON into ``into``."""
     for rnd in range(rounds):
         for loop in ("asyncio", "uvloop"):
-            cmd = [python_for("dev"), str(BENCH / f"{name}.py"), "--loop", loop, *args]
+            path = BENCH / f"{script or name}.py"
+            cmd = [python_for("dev"), str(path), "--loop", loop, *args]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
             if proc.returncode != 0:
                 tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -1005,6 +1021,44 @@ def run_restart(results: Results, rounds: int, smoke: bool, log: Any) -> None:
         ),
         log,
     )
+
+
+def run_supervisor(results: Results, rounds: int, smoke: bool, log: Any) -> None:
+    """Under ``--supervise``: the gap after ``kill -9`` of the worker, per loop; and the
+    supervision's share of the server's CPU with 200 and with every client typing."""
+    env = dict(os.environ)
+    env["BENCH_CPU"] = str(SERVER_CPU)
+    env["BENCH_CLIENT_CPU"] = str(LOADGEN_CPU)
+    clients, typists, seconds = (100, 20, 1.0) if smoke else (1000, 200, 10.0)
+    run_per_loop(
+        "supervisor",
+        ["--supervise", "--event", "kill", "--clients", str(clients), "--typists", str(typists)],
+        env,
+        rounds,
+        results.supervisor_kill,
+        results.supervisor_errors,
+        lambda res: f"kill -9: gap p99 {res['gap_p99_ms']:.0f} ms, dropped {res['dropped']}",
+        log,
+        script="restart",
+    )
+    for rnd in range(rounds):
+        for typing in (typists, clients):
+            cmd = [python_for("dev"), str(BENCH / "restart.py"), "--supervise"]
+            cmd += ["--event", "steady", "--seconds", str(seconds)]
+            cmd += ["--clients", str(clients), "--typists", str(typing)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+                results.supervisor_errors["steady"] = tail[0]
+                log(f"  [supervisor r{rnd + 1}/{rounds}] steady FAILED: {tail[0]}")
+                continue
+            res = json.loads(proc.stdout)
+            results.supervisor_steady.setdefault(str(typing), []).append(res)
+            log(
+                f"  [supervisor r{rnd + 1}/{rounds}] {typing} typing: supervision "
+                f"{res.get('supervision_pct', float('nan')):.1f}% of server CPU, "
+                f"{res.get('checkpoint_ms_each', float('nan')):.1f} ms per checkpoint"
+            )
 
 
 def run_logins(results: Results, rounds: int, smoke: bool, log: Any) -> None:
@@ -1166,6 +1220,8 @@ def main(argv: list[str] | None = None) -> int:
         run_stores(results, rounds, smoke, log)
     if "restart" in scenarios:
         run_restart(results, rounds, smoke, log)
+    if "supervisor" in scenarios:
+        run_supervisor(results, rounds, smoke, log)
     if "logins" in scenarios:
         run_logins(results, rounds, smoke, log)
 
@@ -1200,6 +1256,8 @@ def main(argv: list[str] | None = None) -> int:
         missing.append(f"logins: {results.logins_errors or 'no numbers'}")
     if "restart" in scenarios and not results.restart:
         missing.append(f"restart: {results.restart_errors or 'no numbers'}")
+    if "supervisor" in scenarios and not (results.supervisor_kill and results.supervisor_steady):
+        missing.append(f"supervisor: {results.supervisor_errors or 'no numbers'}")
     if "timers" in scenarios and not results.timers:
         missing.append(f"timers: {results.timers_errors or 'no numbers'}")
     if missing:
