@@ -315,15 +315,18 @@ def main() -> None:
         if args.event == "steady" and args.supervise:
             # The worker's own account of its checkpoints, written as it stopped.
             log = (directory / "log").read_text(errors="replace")
-            took = re.search(r"(\d+) checkpoint\(s\) took ([\d.]+) ms of CPU", log)
+            took = re.search(
+                r"(\d+) checkpoint\(s\) took ([\d.]+) ms of CPU here in all \(median ([\d.]+)",
+                log,
+            )
             if took:
-                count, spent = int(took.group(1)), float(took.group(2)) / 1000
-                result["checkpoints"] = count
-                result["checkpoint_ms_each"] = 1000 * spent / count
+                result["checkpoints"] = int(took.group(1))
+                each = float(took.group(3)) / 1000  # (the first ones snapshot everyone)
+                result["checkpoint_ms_each"] = 1000 * each
                 # The supervision's share of the server's CPU over the window: the
                 # supervisor's time, and the worker's time in checkpoints (one a second).
                 supervisor, worker = result["cpu_s_each"]
-                in_window = spent / count * result["window_s"]
+                in_window = each * result["window_s"]
                 result["supervision_pct"] = 100 * (supervisor + in_window) / worker
     print(json.dumps(result))
 

@@ -19,7 +19,9 @@ import copy
 import logging
 import os
 import socket
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -82,6 +84,8 @@ class Supervised:
         #: Checkpoints taken, and the CPU time they took here (seconds).
         self.checkpoints = 0
         self.checkpoint_cpu = 0.0
+        self._costs: deque[float] = deque(maxlen=256)  # of the last checkpoints, each
+        self._cost = 0.0  # of the checkpoint under way
         self._tasks: set[asyncio.Task[Any]] = set()
         self._alive = True
 
@@ -96,11 +100,12 @@ class Supervised:
             self._timer.cancel()
             self._timer = None
         if self.checkpoints:
+            # The median leaves out the first ones, which snapshot every new client.
             log.info(
-                "%d checkpoint(s) took %.1f ms of CPU here in all (%.3f ms each)",
+                "%d checkpoint(s) took %.1f ms of CPU here in all (median %.3f ms)",
                 self.checkpoints,
                 self.checkpoint_cpu * 1000,
-                self.checkpoint_cpu * 1000 / self.checkpoints,
+                statistics.median(self._costs) * 1000,
             )
         self._link.close()
 
@@ -153,12 +158,20 @@ class Supervised:
         costs a comparison.
         """
         began = time.thread_time()
+        finished = False
         try:
-            self._slice(clients, at)
+            finished = self._slice(clients, at)
         finally:
-            self.checkpoint_cpu += time.thread_time() - began
+            spent = time.thread_time() - began
+            self.checkpoint_cpu += spent
+            self._cost += spent
+        if finished:
+            self.checkpoints += 1
+            self._costs.append(self._cost)
+            self._cost = 0.0
 
-    def _slice(self, clients: list[Client], at: int) -> None:
+    def _slice(self, clients: list[Client], at: int) -> bool:
+        """One slice of a checkpoint; True when it was the last."""
         changed: dict[str, Any] = {}
         seen = self._seen
         for client in clients[at : at + CHUNK]:
@@ -184,16 +197,16 @@ class Supervised:
             self._link.send({"kind": "states", "clients": changed})
         if at + CHUNK < len(clients):
             self._loop.call_soon(self._step, clients, at + CHUNK)
-            return
+            return False
         ids = [client.id for client in clients if client.connected]
         if len(seen) > len(ids):
             alive = set(ids)
             for gone in [key for key in seen if key not in alive]:
                 del seen[gone]
         self._link.send({"kind": "checkpoint", "ids": ids, "sessions": storage.session_values()})
-        self.checkpoints += 1
         if self._alive:
             self._timer = self._loop.call_later(self.interval, self._checkpoint)
+        return True
 
     # --- what the supervisor tells this process ------------------------------------
     def _received(self, message: dict[str, Any], sockets: list[socket.socket]) -> None:
